@@ -1,0 +1,1 @@
+//! The berth node agent: CRI server, pod and container state, image store.

@@ -1,0 +1,1 @@
+//! Pod networking for berth: the built-in bridge network and standard CNI plugins.

@@ -1,0 +1,1 @@
+//! Test and benchmark fixtures built from Debian's busybox-static.

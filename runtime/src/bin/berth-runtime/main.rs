@@ -1,0 +1,3 @@
+//! `berth-runtime`: a runc-compatible command line over the berth runtime library.
+
+fn main() {}

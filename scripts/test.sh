@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs berth's whole test suite (unit tests and the root end-to-end tests).
+# Needs root: the end-to-end tests create namespaces, mounts, cgroups and veths.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" != 0 ]; then echo "scripts/test.sh: run as root (sudo)" >&2; exit 1; fi
+command -v busybox >/dev/null || scripts/install-deps.sh
+cargo build --workspace --bins
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast "$@"
+else
+  cargo test --workspace --no-fail-fast "$@"
+fi

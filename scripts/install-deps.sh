@@ -5,5 +5,5 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   busybox-static runc crun podman conmon skopeo umoci docker-registry containerd \
-  cri-tools hyperfine containernetworking-plugins nftables iptables iproute2 \
+  hyperfine containernetworking-plugins nftables iptables iproute2 \
   apache2-utils procps util-linux kmod ca-certificates >/dev/null

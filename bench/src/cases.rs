@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::error::BenchError;
 use crate::interrupt;
 use crate::runtime::Runtime;
-use crate::session::Session;
+use crate::session::{Session, PROBE_MARKER};
 use crate::stats::Summary;
 
 /// How many samples and how big the batches are.
@@ -95,13 +95,14 @@ fn progress(case: &str) {
     eprintln!("berth-bench: measuring {case}");
 }
 
-/// Runs `/bin/true` once per runtime (also a warm-up); a runtime that fails is
+/// Runs a container that prints [`PROBE_MARKER`] once per runtime (also a
+/// warm-up); a runtime that fails, or exits 0 without running it, is
 /// unavailable for every case.
 fn probe(session: &Session) -> Result<Availability, BenchError> {
     session
         .runtimes
         .iter()
-        .map(|runtime| match run_true(session, runtime) {
+        .map(|runtime| match probe_one(session, runtime) {
             Ok(_) => Ok(None),
             Err(BenchError::Interrupted) => Err(BenchError::Interrupted),
             Err(error) => Ok(Some(error.reason())),
@@ -161,6 +162,30 @@ fn outcome(failure: &Option<String>, samples: &[Duration]) -> Outcome {
     }
 }
 
+fn probe_one(session: &Session, runtime: &Runtime) -> Result<(), BenchError> {
+    let id = runtime.new_id("probe");
+    let printed = runtime.run_printing(session.echo_bundle(), &id);
+    runtime.force_delete(&id);
+    expect_marker(runtime, "run", &printed?)
+}
+
+/// Fails unless `printed` is the probe marker.
+fn expect_marker(runtime: &Runtime, verb: &str, printed: &str) -> Result<(), BenchError> {
+    if printed.trim() == PROBE_MARKER {
+        Ok(())
+    } else {
+        let what = if printed.trim().is_empty() {
+            format!("{verb} exited 0 but ran nothing")
+        } else {
+            format!("{verb} printed {printed:?}, not the probe marker")
+        };
+        Err(BenchError::Misbehaved {
+            runtime: runtime.name(),
+            what,
+        })
+    }
+}
+
 /// The wall time of `run` of `/bin/true`; the container is deleted afterwards,
 /// untimed, in case the runtime keeps it.
 fn run_true(session: &Session, runtime: &Runtime) -> Result<Duration, BenchError> {
@@ -188,6 +213,22 @@ fn lifecycle(session: &Session, runtime: &Runtime) -> Result<Vec<Duration>, Benc
     result
 }
 
+/// Creates and starts a `sleep 1000` container and checks that it runs and that
+/// exec works in it.
+fn start_exec_target(session: &Session, runtime: &Runtime, id: &str) -> Result<(), BenchError> {
+    runtime.create(session.sleep_bundle(), id)?;
+    runtime.start(id)?;
+    let status = runtime.status(id)?;
+    if status != "running" {
+        return Err(BenchError::Misbehaved {
+            runtime: runtime.name(),
+            what: format!("started container is {status}, not running"),
+        });
+    }
+    let printed = runtime.exec_printing(id, &["/bin/echo", PROBE_MARKER])?;
+    expect_marker(runtime, "exec", &printed)
+}
+
 /// `exec /bin/true` into one long-running container per runtime.
 fn exec_case(
     session: &Session,
@@ -199,11 +240,10 @@ fn exec_case(
     for (runtime, failure) in session.runtimes.iter().zip(usable.iter_mut()) {
         let id = runtime.new_id("exec");
         if failure.is_none() {
-            let started = runtime
-                .create(session.sleep_bundle(), &id)
-                .and_then(|_| runtime.start(&id));
-            if let Err(error) = started {
-                *failure = Some(error.reason());
+            match start_exec_target(session, runtime, &id) {
+                Err(BenchError::Interrupted) => return Err(BenchError::Interrupted),
+                Err(error) => *failure = Some(error.reason()),
+                Ok(()) => {}
             }
         }
         targets.push(id);

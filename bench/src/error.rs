@@ -27,6 +27,9 @@ pub enum BenchError {
         id: String,
         seconds: u64,
     },
+    /// A runtime reported success but did not do the job.
+    #[error("{runtime}: {what}")]
+    Misbehaved { runtime: &'static str, what: String },
     /// A filesystem operation failed on a path.
     #[error("{op} {path}: {source}")]
     Io {
@@ -51,6 +54,7 @@ impl BenchError {
     pub fn reason(&self) -> String {
         match self {
             BenchError::Failed { reason, .. } => reason.clone(),
+            BenchError::Misbehaved { what, .. } => what.clone(),
             BenchError::Spawn { binary, source }
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {

@@ -93,6 +93,13 @@ impl Runtime {
         self.timed(command, "run", id)
     }
 
+    /// `run --bundle BUNDLE ID`, returning what the container printed.
+    pub fn run_printing(&self, bundle: &Path, id: &str) -> Result<String, BenchError> {
+        let mut command = self.command("run");
+        command.arg("--bundle").arg(bundle).arg(id);
+        self.printing(command, "run", id)
+    }
+
     /// `create --bundle BUNDLE ID`.
     pub fn create(&self, bundle: &Path, id: &str) -> Result<Duration, BenchError> {
         let mut command = self.command("create");
@@ -112,6 +119,13 @@ impl Runtime {
         let mut command = self.command("exec");
         command.arg(id).args(args);
         self.timed(command, "exec", id)
+    }
+
+    /// `exec ID ARGS...`, returning what the process printed.
+    pub fn exec_printing(&self, id: &str, args: &[&str]) -> Result<String, BenchError> {
+        let mut command = self.command("exec");
+        command.arg(id).args(args);
+        self.printing(command, "exec", id)
     }
 
     /// `delete ID` of a stopped container; the id is no longer owned afterwards.
@@ -149,7 +163,7 @@ impl Runtime {
     }
 
     /// The `status` field of `state ID`.
-    fn status(&self, id: &str) -> Result<String, BenchError> {
+    pub fn status(&self, id: &str) -> Result<String, BenchError> {
         let mut command = self.command("state");
         command
             .arg(id)
@@ -213,6 +227,26 @@ impl Runtime {
                 reason: self.failure_reason(id, status),
             })
         }
+    }
+
+    /// Runs `command` with stdout into a file and returns what it printed.
+    fn printing(
+        &self,
+        mut command: Command,
+        verb: &'static str,
+        id: &str,
+    ) -> Result<String, BenchError> {
+        let path = self.logs.join(format!("{id}.out"));
+        let io_error = |op| {
+            let path = path.clone();
+            move |source| BenchError::Io { op, path, source }
+        };
+        let file = fs::File::create(&path).map_err(io_error("create"))?;
+        command.stdout(file);
+        self.timed(command, verb, id)?;
+        let printed = fs::read_to_string(&path).map_err(io_error("read"))?;
+        let _ = fs::remove_file(&path);
+        Ok(printed)
     }
 
     /// The container's stderr log (a file, not a pipe: a created container keeps

@@ -12,6 +12,8 @@ use crate::runtime::Runtime;
 
 /// The init process of the container that `exec` runs in.
 pub const SLEEP_ARGS: &[&str] = &["/bin/sleep", "1000"];
+/// What the probe container prints: proof that a runtime really runs containers.
+pub const PROBE_MARKER: &str = "berth-bench-probe";
 /// The process of every short-lived container.
 pub const TRUE_ARGS: &[&str] = &["/bin/true"];
 
@@ -21,6 +23,7 @@ pub struct Session {
     pub runtimes: Vec<Runtime>,
     true_bundle: Bundle,
     sleep_bundle: Bundle,
+    echo_bundle: Bundle,
     _work_dir: TempDir,
 }
 
@@ -37,6 +40,10 @@ impl Session {
             })?;
         let true_bundle = Bundle::new(work_dir.path().join("bundle-true"), TRUE_ARGS)?;
         let sleep_bundle = Bundle::new(work_dir.path().join("bundle-sleep"), SLEEP_ARGS)?;
+        let echo_bundle = Bundle::new(
+            work_dir.path().join("bundle-echo"),
+            &["/bin/echo", PROBE_MARKER],
+        )?;
         let runtimes = runtimes
             .into_iter()
             .map(|(name, binary)| Runtime::new(name, binary, work_dir.path()))
@@ -45,6 +52,7 @@ impl Session {
             runtimes,
             true_bundle,
             sleep_bundle,
+            echo_bundle,
             _work_dir: work_dir,
         })
     }
@@ -52,6 +60,11 @@ impl Session {
     /// The bundle whose process is `/bin/true`.
     pub fn true_bundle(&self) -> &Path {
         self.true_bundle.dir()
+    }
+
+    /// The bundle whose process prints [`PROBE_MARKER`].
+    pub fn echo_bundle(&self) -> &Path {
+        self.echo_bundle.dir()
     }
 
     /// The bundle whose process is `sleep 1000`.

@@ -124,3 +124,43 @@ fn runc_execs_real_applets_and_reads_accounts() {
         "COMMAND\nps"
     );
 }
+
+/// `value` with the fields a fixture sets on purpose removed and capability
+/// sets sorted (their order carries no meaning).
+fn comparable(mut value: serde_json::Value) -> serde_json::Value {
+    for field in ["ociVersion", "hostname", "annotations"] {
+        value.as_object_mut().unwrap().remove(field);
+    }
+    let process = value["process"].as_object_mut().unwrap();
+    process.remove("terminal");
+    process.remove("args");
+    for set in process["capabilities"]
+        .as_object_mut()
+        .unwrap()
+        .values_mut()
+    {
+        set.as_array_mut()
+            .unwrap()
+            .sort_by_key(|cap| cap.to_string());
+    }
+    value
+}
+
+#[test]
+fn config_matches_the_stock_runc_spec() {
+    let stock_dir = tempfile::tempdir().unwrap();
+    let status = Command::new("runc")
+        .args(["spec", "--bundle"])
+        .arg(stock_dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let read = |path: PathBuf| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    let stock = read(stock_dir.path().join("config.json"));
+    let bundle = Bundle::temp(&["/bin/true"]).unwrap();
+    let ours = read(bundle.config_path());
+    assert_eq!(ours["process"]["terminal"], false);
+    assert_eq!(comparable(ours), comparable(stock));
+}

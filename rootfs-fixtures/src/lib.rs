@@ -1,1 +1,18 @@
-//! Test and benchmark fixtures built from Debian's busybox-static.
+//! Test and benchmark fixtures built from Debian's busybox-static: a minimal
+//! rootfs (fresh or cached per machine) and OCI bundles around it.
+
+mod bundle;
+mod busybox;
+mod cache;
+mod error;
+mod etc_files;
+mod rootfs;
+mod spec;
+
+pub use bundle::{Bundle, CONFIG_FILE, ROOTFS_DIR};
+pub use busybox::{Busybox, BUSYBOX_ENV, DEFAULT_BUSYBOX};
+pub use cache::{cached_busybox_rootfs, CACHE_ENV, DEFAULT_CACHE_DIR};
+pub use error::FixtureError;
+pub use etc_files::{APP_EXTRA_GIDS, APP_GID, APP_UID, APP_USER, NOBODY_ID};
+pub use rootfs::{busybox_rootfs, BUSYBOX_IN_ROOTFS};
+pub use spec::{default_spec, FIXTURE_HOSTNAME};

@@ -1,0 +1,67 @@
+//! The bench's error type.
+
+use std::path::PathBuf;
+
+/// Why a measurement or the whole bench failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// The runtime binary could not be started.
+    #[error("starting {binary}: {source}")]
+    Spawn {
+        binary: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A runtime command exited unsuccessfully.
+    #[error("{runtime} {verb} {id}: {reason}")]
+    Failed {
+        runtime: &'static str,
+        verb: &'static str,
+        id: String,
+        reason: String,
+    },
+    /// A container did not reach the expected state in time.
+    #[error("{runtime}: container {id} did not stop within {seconds} s")]
+    NotStopped {
+        runtime: &'static str,
+        id: String,
+        seconds: u64,
+    },
+    /// A runtime reported success but did not do the job.
+    #[error("{runtime}: {what}")]
+    Misbehaved { runtime: &'static str, what: String },
+    /// A filesystem operation failed on a path.
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The busybox bundle could not be built.
+    #[error("building the bundle: {0}")]
+    Fixture(#[from] berth_fixtures::FixtureError),
+    /// The Ctrl-C/SIGTERM handler could not be installed.
+    #[error("installing the signal handler: {0}")]
+    Signal(#[from] ctrlc::Error),
+    /// The user interrupted the run.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl BenchError {
+    /// The short reason shown in a table cell for a runtime that could not run.
+    pub fn reason(&self) -> String {
+        match self {
+            BenchError::Failed { reason, .. } => reason.clone(),
+            BenchError::Misbehaved { what, .. } => what.clone(),
+            BenchError::Spawn { binary, source }
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                format!("not found: {}", binary.display())
+            }
+            BenchError::Spawn { source, .. } => source.to_string(),
+            other => other.to_string(),
+        }
+    }
+}

@@ -51,15 +51,16 @@ pub fn apply_sets(c: &LinuxCapabilities) -> Result<()> {
     let permitted = to_set(c.permitted());
     let effective = to_set(c.effective());
     let inheritable = to_set(c.inheritable());
-    // Order matters: permitted first widens nothing; effective must stay ⊆ permitted.
+    // Order matters: inheritable while CAP_SETPCAP is still effective, then
+    // effective (shrinking it keeps E ⊆ P), then permitted.
     caps::set(None, CapSet::Inheritable, &inheritable).map_err(|e| err("inheritable", e))?;
-    caps::set(None, CapSet::Permitted, &permitted).map_err(|e| err("permitted", e))?;
     caps::set(None, CapSet::Effective, &effective).map_err(|e| err("effective", e))?;
+    caps::set(None, CapSet::Permitted, &permitted).map_err(|e| err("permitted", e))?;
     caps::clear(None, CapSet::Ambient).map_err(|e| err("ambient", e))?;
     for cap in to_set(c.ambient()) {
         if let Err(e) = caps::raise(None, CapSet::Ambient, cap) {
             // An ambient cap needs to be permitted and inheritable; runc warns and goes on.
-            tracing::warn!("ambient capability {cap} not raised: {e}");
+            tracing::debug!("ambient capability {cap} not raised: {e}");
         }
     }
     Ok(())

@@ -237,7 +237,7 @@ fn wait_for_start(fifo: &OwnedFd, proc_dir: &OwnedFd) -> Result<()> {
 fn open_path(path: &PathBuf, flags: libc::c_int) -> Result<OwnedFd> {
     use std::os::unix::fs::OpenOptionsExt;
     let f = std::fs::OpenOptions::new()
-        .read(flags & libc::O_PATH == 0)
+        .read(true)
         .custom_flags(flags | libc::O_CLOEXEC)
         .open(path)
         .map_err(|e| Error::io("open", path, e))?;

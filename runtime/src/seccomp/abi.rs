@@ -134,7 +134,7 @@ impl Abi {
                 let own = X32_OWN.iter().find(|(own, _)| *own == name);
                 let nr = match own {
                     Some(&(_, nr)) => nr,
-                    None => u32::try_from(Abi::X86_64.syscall_number(name)?).ok()?,
+                    None => Abi::X86_64.syscall_number(name)?,
                 };
                 return Some(nr | X32_SYSCALL_BIT);
             }

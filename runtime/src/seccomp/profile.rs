@@ -11,7 +11,7 @@ use oci_spec::runtime::{
 
 /// Allowed without conditions. Names missing from an ABI are skipped there.
 #[rustfmt::skip]
-const ALLOWED: &[&str] = &[
+pub(crate) const ALLOWED: &[&str] = &[
     // files and directories
     "access", "chdir", "chmod", "chown", "chown32", "close", "close_range",
     "copy_file_range", "creat", "dup", "dup2", "dup3", "faccessat", "faccessat2",

@@ -47,24 +47,6 @@ pub(crate) struct Cond {
     pub(crate) value: u64,
 }
 
-impl Cond {
-    /// Evaluates the comparison in Rust (the reference the tests check the
-    /// generated BPF against).
-    #[cfg(test)]
-    pub(crate) fn holds(&self, arg: u64) -> bool {
-        let v = self.value;
-        match self.op {
-            Op::Ne => arg != v,
-            Op::Lt => arg < v,
-            Op::Le => arg <= v,
-            Op::Eq => arg == v,
-            Op::Ge => arg >= v,
-            Op::Gt => arg > v,
-            Op::MaskedEq { mask } => arg & mask == v,
-        }
-    }
-}
-
 /// One `syscalls[]` entry as it applies to one syscall: all conditions must hold.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Rule {

@@ -119,6 +119,11 @@ impl Assembler {
         }
     }
 
+    /// Jumps to `target` unconditionally.
+    pub(crate) fn goto(&mut self, target: Label) {
+        self.items.push(Item::Goto(target));
+    }
+
     /// Turns `Next` into a label to place right after the jump being emitted
     /// (returned second), so trampolines inserted later keep its meaning.
     fn resolve(&mut self, target: Target) -> (Label, Option<Label>) {

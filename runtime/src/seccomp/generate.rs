@@ -3,8 +3,9 @@
 //! 1. checks `seccomp_data.arch` against each covered ABI and kills the process
 //!    for any other one (so a denylist cannot be bypassed through a foreign ABI);
 //! 2. on x86_64, splits x32 calls (bit 30 of the number) from native ones;
-//! 3. finds the syscall number with a binary search over the ABI's sorted
-//!    numbers, ending in short runs of `jeq` (small code, few comparisons);
+//! 3. finds the syscall number's body with a binary search over intervals of
+//!    numbers sharing a body (denied and allowed ranges are long, so this is
+//!    small code and few comparisons);
 //! 4. runs the syscall's body: a bare `ret` when its rules have no argument
 //!    comparisons, otherwise a shared block of argument checks (emitted once
 //!    per distinct block, after all the searches).
@@ -28,8 +29,6 @@ use super::SeccompError;
 const NR_OFFSET: u32 = 0;
 /// Offset of `seccomp_data.arch`.
 const ARCH_OFFSET: u32 = 4;
-/// Longest run of syscall numbers searched linearly.
-const LEAF_SIZE: usize = 8;
 
 /// A block of argument checks, shared by every syscall with the same rules.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -42,7 +41,7 @@ struct CheckedBody {
 }
 
 /// What a syscall's number leads to.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Body {
     Ret(u32),
     Checked(Label),
@@ -133,39 +132,27 @@ impl Generator {
             .iter()
             .filter_map(|(&nr, rules)| Some((nr, self.body(rules, wide)?)))
             .collect();
-        self.tree(&entries);
+        let intervals = intervals(&entries, Body::Ret(self.default));
+        self.tree(&intervals);
     }
 
-    fn tree(&mut self, entries: &[(u32, Body)]) {
-        if entries.len() > LEAF_SIZE {
-            let (left, right) = entries.split_at(entries.len() / 2);
-            let right_label = self.asm.label();
-            self.asm
-                .jump(Cmp::Ge, right[0].0, Target::To(right_label), Target::Next);
-            self.tree(left);
-            self.asm.place(right_label);
-            self.tree(right);
-            return;
-        }
-        let mut local_rets: Vec<(u32, Label)> = Vec::new();
-        for &(nr, body) in entries {
-            let target = match body {
-                Body::Checked(label) => label,
-                Body::Ret(ret) => match local_rets.iter().find(|&&(r, _)| r == ret) {
-                    Some(&(_, label)) => label,
-                    None => {
-                        let label = self.asm.label();
-                        local_rets.push((ret, label));
-                        label
-                    }
-                },
-            };
-            self.asm.jump(Cmp::Eq, nr, Target::To(target), Target::Next);
-        }
-        self.asm.ret(self.default);
-        for (ret, label) in local_rets {
-            self.asm.place(label);
-            self.asm.ret(ret);
+    /// A binary search over intervals of syscall numbers: `jge` on interval
+    /// starts down to one interval, whose body is a `ret` or a jump to its
+    /// checks.
+    fn tree(&mut self, intervals: &[(u32, Body)]) {
+        match intervals {
+            [] => self.asm.ret(self.default),
+            [(_, Body::Ret(ret))] => self.asm.ret(*ret),
+            [(_, Body::Checked(label))] => self.asm.goto(*label),
+            _ => {
+                let (left, right) = intervals.split_at(intervals.len() / 2);
+                let right_label = self.asm.label();
+                self.asm
+                    .jump(Cmp::Ge, right[0].0, Target::To(right_label), Target::Next);
+                self.tree(left);
+                self.asm.place(right_label);
+                self.tree(right);
+            }
         }
     }
 
@@ -219,4 +206,29 @@ impl Generator {
         }
         self.asm.ret(body.fallback);
     }
+}
+
+/// Splits the number space into intervals `(start, body)`, each running up
+/// to the next start, from `entries` sorted by number: numbers without an
+/// entry get `default`, and neighbours with the same body are merged.
+fn intervals(entries: &[(u32, Body)], default: Body) -> Vec<(u32, Body)> {
+    let mut out = vec![(0, default)];
+    for &(nr, body) in entries {
+        push_interval(&mut out, nr, body);
+        if let Some(after) = nr.checked_add(1) {
+            push_interval(&mut out, after, default);
+        }
+    }
+    out
+}
+
+fn push_interval(out: &mut Vec<(u32, Body)>, start: u32, body: Body) {
+    // An interval starting at the same number would be empty.
+    if out.last().is_some_and(|&(s, _)| s == start) {
+        out.pop();
+    }
+    if out.last().is_some_and(|&(_, b)| b == body) {
+        return;
+    }
+    out.push((start, body));
 }

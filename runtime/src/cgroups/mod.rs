@@ -184,6 +184,9 @@ impl CgroupManager {
         if !self.cgroup.exists() {
             return Ok(());
         }
+        for child in self.child_cgroups()? {
+            child.destroy()?;
+        }
         self.kill_frozen()?;
         self.wait_empty()?;
         self.cgroup.delete().map_err(|e| CgroupError::Remove {
@@ -197,6 +200,31 @@ impl CgroupManager {
             });
         }
         Ok(())
+    }
+
+    /// The cgroups directly below this one (made by the container itself).
+    fn child_cgroups(&self) -> Result<Vec<CgroupManager>, CgroupError> {
+        let dir = self.procs_dir();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(CgroupError::Read {
+                    cgroup: self.path.clone(),
+                    file: dir.display().to_string(),
+                    source: Box::new(e),
+                })
+            }
+        };
+        let mut children = Vec::new();
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                let name = entry.file_name();
+                let path = format!("{}/{}", self.path, name.to_string_lossy());
+                children.push(CgroupManager::new(Some(&path), "")?);
+            }
+        }
+        Ok(children)
     }
 
     /// SIGKILLs every process, with the cgroup frozen while listing and

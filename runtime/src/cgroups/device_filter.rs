@@ -66,9 +66,21 @@ pub(crate) fn program(rules: &[DeviceRule]) -> Vec<Insn> {
     ];
     for rule in rules.iter().rev() {
         prog.extend(rule_block(rule));
+        if matches_everything(rule) {
+            // Nothing after it runs, and the verifier refuses dead code.
+            return prog;
+        }
     }
     prog.extend(verdict(true));
     prog
+}
+
+/// Whether `rule` matches every access (its block has no checks).
+fn matches_everything(rule: &DeviceRule) -> bool {
+    rule.kind == DeviceKind::All
+        && rule.major.is_none()
+        && rule.minor.is_none()
+        && rule.access & ACCESS_ALL == ACCESS_ALL
 }
 
 /// `r0 = allow; exit`.
@@ -207,6 +219,22 @@ mod tests {
         assert_eq!(run(&prog, BLOCK, ACCESS_READ, 7, 1), 1);
         assert_eq!(run(&prog, BLOCK, RW, 7, 1), 0);
         assert_eq!(run(&prog, CHAR, ACCESS_READ, 7, 0), 0);
+    }
+
+    #[test]
+    fn nothing_follows_a_rule_that_matches_everything() {
+        let mut rules = vec![deny_all()];
+        rules.extend(DEFAULT_RULES);
+        let prog = program(&rules);
+        // The last block is deny-all's bare verdict: `r0 = 0; exit`.
+        assert_eq!(prog[prog.len() - 2..], verdict(false));
+        let allow_all = DeviceRule {
+            allow: true,
+            ..deny_all()
+        };
+        let prog = program(&[deny_all(), allow_all]);
+        assert_eq!(prog.len(), 6 + 2, "prologue and one verdict");
+        assert_eq!(run(&prog, CHAR, RW, 1, 11), 1);
     }
 
     #[test]

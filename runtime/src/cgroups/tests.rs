@@ -297,6 +297,14 @@ fn deny_all_devices_keeps_the_defaults() {
     assert!(stdout.contains("zero-ok") && stdout.contains("full-ok"), "{out:?}");
     assert!(!out.status.success(), "{out:?}");
     assert!(stderr.contains("Operation not permitted"), "{out:?}");
+
+    // A second apply replaces the first list (v2: the attached program).
+    cg.apply_json(
+        r#"{"devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":1,"minor":11,"access":"r"}]}"#,
+    )
+    .unwrap();
+    let out = held_in(&cg, "exec 3</dev/kmsg && echo opened").release_and_wait();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("opened"), "{out:?}");
 }
 
 #[test]

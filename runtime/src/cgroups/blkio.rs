@@ -34,10 +34,34 @@ enum WeightFile {
 impl CgroupManager {
     pub(super) fn apply_blkio(&self, block_io: &LinuxBlockIo) -> Result<(), CgroupError> {
         let throttles: [(&[LinuxThrottleDevice], Throttle); 4] = [
-            (block_io.throttle_read_bps_device().as_deref().unwrap_or(&[]), BlkIoController::throttle_read_bps_for_device),
-            (block_io.throttle_write_bps_device().as_deref().unwrap_or(&[]), BlkIoController::throttle_write_bps_for_device),
-            (block_io.throttle_read_iops_device().as_deref().unwrap_or(&[]), BlkIoController::throttle_read_iops_for_device),
-            (block_io.throttle_write_iops_device().as_deref().unwrap_or(&[]), BlkIoController::throttle_write_iops_for_device),
+            (
+                block_io
+                    .throttle_read_bps_device()
+                    .as_deref()
+                    .unwrap_or(&[]),
+                BlkIoController::throttle_read_bps_for_device,
+            ),
+            (
+                block_io
+                    .throttle_write_bps_device()
+                    .as_deref()
+                    .unwrap_or(&[]),
+                BlkIoController::throttle_write_bps_for_device,
+            ),
+            (
+                block_io
+                    .throttle_read_iops_device()
+                    .as_deref()
+                    .unwrap_or(&[]),
+                BlkIoController::throttle_read_iops_for_device,
+            ),
+            (
+                block_io
+                    .throttle_write_iops_device()
+                    .as_deref()
+                    .unwrap_or(&[]),
+                BlkIoController::throttle_write_iops_for_device,
+            ),
         ];
         let weight_devices = block_io.weight_device().as_deref().unwrap_or(&[]);
         let wanted = block_io.weight().is_some()
@@ -68,7 +92,11 @@ impl CgroupManager {
 
     fn weight_file(&self, ctl: &BlkIoController) -> WeightFile {
         let has = |file: &str| ctl.path().join(file).exists();
-        if has(if self.is_v2() { "io.bfq.weight" } else { "blkio.weight" }) {
+        if has(if self.is_v2() {
+            "io.bfq.weight"
+        } else {
+            "blkio.weight"
+        }) {
             WeightFile::Scheduler
         } else if self.is_v2() && has("io.weight") {
             WeightFile::IoWeight
@@ -87,7 +115,9 @@ impl CgroupManager {
     ) -> Result<(), CgroupError> {
         let resource = "block io weight";
         match (file, device) {
-            (WeightFile::Scheduler, None) => ctl.set_weight(weight).map_err(self.crate_err(resource)),
+            (WeightFile::Scheduler, None) => {
+                ctl.set_weight(weight).map_err(self.crate_err(resource))
+            }
             (WeightFile::Scheduler, Some((major, minor))) => ctl
                 .set_weight_for_device(major, minor, weight)
                 .map_err(self.crate_err(resource)),

@@ -96,7 +96,8 @@ fn verdict(allow: bool) -> [Insn; 2] {
 fn rule_block(rule: &DeviceRule) -> Vec<Insn> {
     // (instruction, whether its offset is "to the end of the block")
     let mut block: Vec<(Insn, bool)> = Vec::new();
-    let mut skip_unless_equal = |reg, value: i32| block.push((insn(JMP_JNE_K, reg, 0, 0, value), true));
+    let mut skip_unless_equal =
+        |reg, value: i32| block.push((insn(JMP_JNE_K, reg, 0, 0, value), true));
     match rule.kind {
         DeviceKind::All => {}
         DeviceKind::Char => skip_unless_equal(R_TYPE, DEV_CHAR),

@@ -58,14 +58,14 @@ const fn allow_mknod(kind: DeviceKind) -> DeviceRule {
 pub(crate) const DEFAULT_RULES: [DeviceRule; 10] = [
     allow_mknod(DeviceKind::Char),
     allow_mknod(DeviceKind::Block),
-    allow_char(1, Some(3)),  // /dev/null
-    allow_char(1, Some(5)),  // /dev/zero
-    allow_char(1, Some(7)),  // /dev/full
-    allow_char(5, Some(0)),  // /dev/tty
-    allow_char(1, Some(8)),  // /dev/random
-    allow_char(1, Some(9)),  // /dev/urandom
-    allow_char(5, Some(2)),  // /dev/ptmx
-    allow_char(136, None),   // /dev/pts/*
+    allow_char(1, Some(3)), // /dev/null
+    allow_char(1, Some(5)), // /dev/zero
+    allow_char(1, Some(7)), // /dev/full
+    allow_char(5, Some(0)), // /dev/tty
+    allow_char(1, Some(8)), // /dev/random
+    allow_char(1, Some(9)), // /dev/urandom
+    allow_char(5, Some(2)), // /dev/ptmx
+    allow_char(136, None),  // /dev/pts/*
 ];
 
 /// The spec's rules in kernel terms, then [`DEFAULT_RULES`]. Rules for

@@ -4,7 +4,7 @@
 
 use cgroups_rs::fs::error::{Error as CrateError, ErrorKind};
 
-type Source = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type Source = Box<dyn std::error::Error + Send + Sync>;
 
 /// Errors from cgroup management; each names the cgroup path and the file or
 /// resource that failed.

@@ -57,7 +57,9 @@ pub(crate) fn write(
 pub(crate) fn keyed_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     text.lines().find_map(|line| {
         let mut fields = line.split_whitespace();
-        (fields.next() == Some(key)).then(|| fields.next()).flatten()
+        (fields.next() == Some(key))
+            .then(|| fields.next())
+            .flatten()
     })
 }
 

@@ -73,7 +73,11 @@ impl CgroupManager {
     fn freeze_timeout(&self, state: &'static str) -> CgroupError {
         CgroupError::FreezeTimeout {
             cgroup: self.path.clone(),
-            file: if self.is_v2() { "cgroup.events" } else { "freezer.state" },
+            file: if self.is_v2() {
+                "cgroup.events"
+            } else {
+                "freezer.state"
+            },
             state,
         }
     }

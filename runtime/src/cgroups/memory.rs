@@ -50,7 +50,11 @@ impl CgroupManager {
         }
     }
 
-    fn apply_memory_v1(&self, ctl: &MemController, memory: &LinuxMemory) -> Result<(), CgroupError> {
+    fn apply_memory_v1(
+        &self,
+        ctl: &MemController,
+        memory: &LinuxMemory,
+    ) -> Result<(), CgroupError> {
         let swap = memory.swap().filter(|_| {
             let present = ctl.path().join("memory.memsw.limit_in_bytes").exists();
             if !present {
@@ -101,14 +105,17 @@ impl CgroupManager {
         Ok(())
     }
 
-    fn apply_memory_v2(&self, ctl: &MemController, memory: &LinuxMemory) -> Result<(), CgroupError> {
-        let swap = swap_v2(memory.limit(), memory.swap()).map_err(|reason| {
-            CgroupError::InvalidValue {
+    fn apply_memory_v2(
+        &self,
+        ctl: &MemController,
+        memory: &LinuxMemory,
+    ) -> Result<(), CgroupError> {
+        let swap =
+            swap_v2(memory.limit(), memory.swap()).map_err(|reason| CgroupError::InvalidValue {
                 cgroup: self.path.clone(),
                 resource: "memory+swap limit",
                 reason,
-            }
-        })?;
+            })?;
         let as_max = |v: i64| {
             if v < 0 {
                 MaxValue::Max

@@ -28,11 +28,9 @@ use std::time::Duration;
 use cgroups_rs::fs::error::Error as CrateError;
 use cgroups_rs::fs::hierarchies;
 use cgroups_rs::fs::pid::PidController;
-use cgroups_rs::fs::{Cgroup, ControllIdentifier, Controller, Subsystem};
 use cgroups_rs::fs::MaxValue;
+use cgroups_rs::fs::{Cgroup, ControllIdentifier, Controller, Subsystem};
 use cgroups_rs::CgroupPid;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
 
 pub use error::CgroupError;
@@ -45,6 +43,11 @@ const V2_ROOT: &str = "/sys/fs/cgroup";
 /// cgroup that still has processes.
 const EMPTY_WAIT_TRIES: u32 = 400;
 const EMPTY_WAIT_STEP: Duration = Duration::from_millis(25);
+
+/// How often `destroy` tries rmdir, and the first pause between tries
+/// (doubling after each).
+const REMOVE_TRIES: u32 = 6;
+const REMOVE_FIRST_DELAY: Duration = Duration::from_millis(10);
 
 /// A container's cgroup. Reconstructible from the path alone (after a restart).
 #[derive(Debug, Clone)]
@@ -155,16 +158,22 @@ impl CgroupManager {
             // Kills every process atomically, including ones forking right now.
             return self.cgroup.kill().map_err(self.crate_err("killing"));
         }
-        let sig = Signal::try_from(signal).map_err(|source| CgroupError::Signal {
-            cgroup: self.path.clone(),
-            pid: 0,
-            signal,
-            source,
-        })?;
+        if signal <= 0 || signal > libc::SIGRTMAX() {
+            return Err(CgroupError::InvalidValue {
+                cgroup: self.path.clone(),
+                resource: "signal",
+                reason: format!("{signal} is not a signal number"),
+            });
+        }
         for pid in self.pids()? {
-            match kill(Pid::from_raw(pid), sig) {
-                Ok(()) | Err(nix::Error::ESRCH) => {}
-                Err(source) => {
+            // SAFETY: kill(2) takes two integers and touches no memory of ours.
+            // (nix's kill has no realtime signals, which kill_all must pass on.)
+            if unsafe { libc::kill(pid, signal) } == 0 {
+                continue;
+            }
+            match nix::Error::last() {
+                nix::Error::ESRCH => {}
+                source => {
                     return Err(CgroupError::Signal {
                         cgroup: self.path.clone(),
                         pid,
@@ -189,17 +198,28 @@ impl CgroupManager {
         }
         self.kill_frozen()?;
         self.wait_empty()?;
-        self.cgroup.delete().map_err(|e| CgroupError::Remove {
-            cgroup: self.path.clone(),
-            source: Box::new(e),
-        })?;
-        if self.cgroup.exists() {
-            return Err(CgroupError::Remove {
-                cgroup: self.path.clone(),
-                source: "cgroup directory still exists after removal".into(),
-            });
+        self.remove_dirs()
+    }
+
+    /// rmdir in every hierarchy, retried a few times: the kernel may still
+    /// be releasing the last exited task (EBUSY). Gone already is success.
+    fn remove_dirs(&self) -> Result<(), CgroupError> {
+        let mut delay = REMOVE_FIRST_DELAY;
+        let mut last = None;
+        for _ in 0..REMOVE_TRIES {
+            match self.cgroup.delete() {
+                Ok(()) if !self.cgroup.exists() => return Ok(()),
+                Ok(()) => last = Some("cgroup directory still exists after rmdir".into()),
+                Err(_) if !self.cgroup.exists() => return Ok(()),
+                Err(e) => last = Some(Box::new(e) as error::Source),
+            }
+            std::thread::sleep(delay);
+            delay *= 2;
         }
-        Ok(())
+        Err(CgroupError::Remove {
+            cgroup: self.path.clone(),
+            source: last.unwrap_or_else(|| "rmdir failed".into()),
+        })
     }
 
     /// The cgroups directly below this one (made by the container itself).
@@ -282,7 +302,7 @@ impl CgroupManager {
         let mut keys: Vec<_> = unified.keys().collect();
         keys.sort();
         for key in keys {
-            if key.contains('/') || key.starts_with("cgroup.") && key != "cgroup.type" {
+            if key.contains('/') || (key.starts_with("cgroup.") && key != "cgroup.type") {
                 return Err(CgroupError::InvalidValue {
                     cgroup: self.path.clone(),
                     resource: "unified",

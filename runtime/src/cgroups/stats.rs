@@ -109,8 +109,7 @@ impl CgroupManager {
         };
         let names = if self.is_v2() { &MEMORY_V2 } else { &MEMORY_V1 };
         let usage = files::read_u64(&self.path, &dir, names.usage)?;
-        let inactive =
-            files::read_keyed(&self.path, &dir, "memory.stat", names.inactive_file_key)?;
+        let inactive = files::read_keyed(&self.path, &dir, "memory.stat", names.inactive_file_key)?;
         let limit = files::read(&self.path, &dir, names.limit)?;
         stats.memory_usage_bytes = usage;
         stats.memory_working_set_bytes = usage.saturating_sub(inactive);
@@ -119,10 +118,10 @@ impl CgroupManager {
     }
 
     /// The directory of controller `T` for this cgroup, if the host has it.
-    pub(super) fn dir_of<'a, T: 'a>(&'a self) -> Option<PathBuf>
+    pub(super) fn dir_of<'a, T>(&'a self) -> Option<PathBuf>
     where
         &'a T: From<&'a Subsystem>,
-        T: Controller + ControllIdentifier,
+        T: Controller + ControllIdentifier + 'a,
     {
         self.controller::<T>().map(|c| c.path().to_path_buf())
     }

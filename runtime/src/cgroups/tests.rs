@@ -181,10 +181,8 @@ fn freeze_and_thaw() {
 #[test]
 fn cpu_resources_are_written() {
     let cg = TestCgroup::new("cpu");
-    cg.apply_json(
-        r#"{"cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0","mems":"0"}}"#,
-    )
-    .unwrap();
+    cg.apply_json(r#"{"cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0","mems":"0"}}"#)
+        .unwrap();
     if cg.mgr.is_v2() {
         assert_eq!(cg.read("", "cpu.weight"), "20");
         assert_eq!(cg.read("", "cpu.max"), "50000 100000");
@@ -217,13 +215,24 @@ fn memory_resources_are_written() {
         assert_eq!(cg.read("", "memory.low"), mib32.to_string());
         assert_eq!(cg.read("", "memory.swap.max"), mib64.to_string());
     } else {
-        assert_eq!(cg.read("memory", "memory.limit_in_bytes"), mib64.to_string());
-        assert_eq!(cg.read("memory", "memory.soft_limit_in_bytes"), mib32.to_string());
-        assert_eq!(cg.read("memory", "memory.memsw.limit_in_bytes"), mib128.to_string());
+        assert_eq!(
+            cg.read("memory", "memory.limit_in_bytes"),
+            mib64.to_string()
+        );
+        assert_eq!(
+            cg.read("memory", "memory.soft_limit_in_bytes"),
+            mib32.to_string()
+        );
+        assert_eq!(
+            cg.read("memory", "memory.memsw.limit_in_bytes"),
+            mib128.to_string()
+        );
     }
     // Lowering both keeps memory <= memory+swap at every step on v1.
-    cg.apply_json(&format!(r#"{{"memory":{{"limit":{mib32},"swap":{mib32}}}}}"#))
-        .unwrap();
+    cg.apply_json(&format!(
+        r#"{{"memory":{{"limit":{mib32},"swap":{mib32}}}}}"#
+    ))
+    .unwrap();
     let stats = cg.mgr.stats().unwrap();
     assert_eq!(stats.memory_limit_bytes, Some(mib32));
 }
@@ -258,8 +267,10 @@ fn pids_limit_makes_fork_fail() {
 fn memory_limit_oom_kills_and_counts() {
     let cg = TestCgroup::new("oom");
     let mib32 = 32 << 20;
-    cg.apply_json(&format!(r#"{{"memory":{{"limit":{mib32},"swap":{mib32}}}}}"#))
-        .unwrap();
+    cg.apply_json(&format!(
+        r#"{{"memory":{{"limit":{mib32},"swap":{mib32}}}}}"#
+    ))
+    .unwrap();
     assert_eq!(cg.mgr.oom_kill_count().unwrap(), 0);
     let out = held_in(&cg, "exec dd if=/dev/zero of=/dev/null bs=100M count=1").release_and_wait();
     assert_eq!(out.status.signal(), Some(libc::SIGKILL), "{out:?}");
@@ -294,7 +305,10 @@ fn deny_all_devices_keeps_the_defaults() {
     let out = held_in(&cg, script).release_and_wait();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stdout.contains("zero-ok") && stdout.contains("full-ok"), "{out:?}");
+    assert!(
+        stdout.contains("zero-ok") && stdout.contains("full-ok"),
+        "{out:?}"
+    );
     assert!(!out.status.success(), "{out:?}");
     assert!(stderr.contains("Operation not permitted"), "{out:?}");
 
@@ -304,7 +318,10 @@ fn deny_all_devices_keeps_the_defaults() {
     )
     .unwrap();
     let out = held_in(&cg, "exec 3</dev/kmsg && echo opened").release_and_wait();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("opened"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("opened"),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -376,4 +393,14 @@ fn nested_cgroup_gets_controllers_and_cpuset() {
         .unwrap();
     let out = held_in(&cg, "echo in").release_and_wait();
     assert!(out.status.success(), "{out:?}");
+}
+
+#[test]
+fn kill_all_passes_other_signals_on() {
+    let cg = TestCgroup::new("sigterm");
+    let held = held_in(&cg, "exec sleep 1000");
+    cg.mgr.kill_all(libc::SIGTERM).unwrap();
+    assert_eq!(held.wait().signal(), Some(libc::SIGTERM));
+    let err = cg.mgr.kill_all(0).unwrap_err();
+    assert!(matches!(err, CgroupError::InvalidValue { .. }), "{err}");
 }

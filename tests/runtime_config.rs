@@ -6,8 +6,8 @@ use berth_tests::*;
 use oci_spec::runtime::{
     Capability, LinuxCapabilitiesBuilder, LinuxDeviceBuilder, LinuxDeviceType,
     LinuxIdMappingBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxSeccompAction,
-    LinuxSeccompBuilder, LinuxSyscallBuilder, MountBuilder, PosixRlimitBuilder,
-    PosixRlimitType, UserBuilder,
+    LinuxSeccompBuilder, LinuxSyscallBuilder, MountBuilder, PosixRlimitBuilder, PosixRlimitType,
+    UserBuilder,
 };
 
 fn run_ok(b: &Bundle) -> String {
@@ -22,7 +22,9 @@ fn hostname_domainname_and_pid_one() {
     if need_root() {
         return;
     }
-    let mut b = sh_bundle("hostname; domainname 2>/dev/null || cat /proc/sys/kernel/domainname; echo pid=$$");
+    let mut b = sh_bundle(
+        "hostname; domainname 2>/dev/null || cat /proc/sys/kernel/domainname; echo pid=$$",
+    );
     edit(&mut b, |b| {
         b.spec_mut().set_hostname(Some("box1".into()));
         b.spec_mut().set_domainname(Some("example.org".into()));
@@ -38,10 +40,17 @@ fn default_mounts_devices_and_symlinks() {
         return;
     }
     let b = sh_bundle(
-        "cat /proc/self/mountinfo; stat -c '%n %F %t,%T' /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty; readlink /dev/fd /dev/stdin /dev/ptmx",
+        "cat /proc/self/mountinfo; stat -c '%n %F %t,%T' /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty; for l in /dev/fd /dev/stdin /dev/ptmx; do readlink $l; done",
     );
     let out = run_ok(&b);
-    for m in [" /proc ", " /dev ", " /dev/pts ", " /dev/shm ", " /dev/mqueue ", " /sys "] {
+    for m in [
+        " /proc ",
+        " /dev ",
+        " /dev/pts ",
+        " /dev/shm ",
+        " /dev/mqueue ",
+        " /sys ",
+    ] {
         assert!(out.contains(m), "mount {m:?} missing:\n{out}");
     }
     for dev in [
@@ -54,7 +63,10 @@ fn default_mounts_devices_and_symlinks() {
     ] {
         assert!(out.contains(dev), "{dev} missing:\n{out}");
     }
-    assert!(out.contains("/proc/self/fd\n/proc/self/fd/0\npts/ptmx"), "{out}");
+    assert!(
+        out.contains("/proc/self/fd\n/proc/self/fd/0\npts/ptmx"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -84,7 +96,10 @@ fn bind_mounts_honour_ro_and_see_host_files() {
     assert!(out.starts_with("from-host"), "{out}");
     assert!(!out.contains("WROTE"), "ro bind was writable: {out}");
     assert!(out.contains("RW-OK"), "{out}");
-    assert_eq!(std::fs::read_to_string(host.path().join("new")).unwrap(), "y\n");
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("new")).unwrap(),
+        "y\n"
+    );
 }
 
 #[test]
@@ -100,6 +115,8 @@ fn capabilities_and_no_new_privileges() {
             .bounding(set.clone())
             .effective(set.clone())
             .permitted(set.clone())
+            .inheritable(std::collections::HashSet::new())
+            .ambient(std::collections::HashSet::new())
             .build()
             .unwrap();
         let p = process_mut(b);
@@ -172,7 +189,7 @@ fn readonly_root_masked_and_readonly_paths() {
     }
     let mut b = sh_bundle(
         "touch /newfile 2>/dev/null && echo ROOT-WRITABLE; \
-         wc -c < /proc/kcore; ls /sys/firmware | wc -l; \
+         wc -c < /proc/keys; wc -c < /proc/timer_list; ls /sys/firmware | wc -l; \
          echo 1 > /proc/sys/vm/overcommit_memory 2>/dev/null && echo SYS-WRITABLE; echo done",
     );
     edit(&mut b, |b| {
@@ -184,7 +201,11 @@ fn readonly_root_masked_and_readonly_paths() {
     assert!(!out.contains("ROOT-WRITABLE"), "{out}");
     assert!(!out.contains("SYS-WRITABLE"), "{out}");
     let lines: Vec<&str> = out.lines().map(str::trim).collect();
-    assert_eq!(lines, ["0", "0", "done"], "masked /proc/kcore and /sys/firmware: {out}");
+    assert_eq!(
+        lines,
+        ["0", "0", "0", "done"],
+        "masked /proc/keys, /proc/timer_list, /sys/firmware: {out}"
+    );
 }
 
 #[test]
@@ -221,7 +242,10 @@ fn sysctls_apply_to_the_container_only() {
         linux_mut(b).set_sysctl(Some(s));
     });
     assert_eq!(run_ok(&b).trim(), "33");
-    assert_eq!(std::fs::read_to_string("/proc/sys/net/ipv4/ip_default_ttl").unwrap(), host);
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_default_ttl").unwrap(),
+        host
+    );
 }
 
 #[test]
@@ -239,14 +263,23 @@ fn user_namespace_with_id_maps() {
             .unwrap();
         let l = linux_mut(b);
         let mut ns = l.namespaces().clone().unwrap_or_default();
-        ns.push(LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::User).build().unwrap());
+        ns.push(
+            LinuxNamespaceBuilder::default()
+                .typ(LinuxNamespaceType::User)
+                .build()
+                .unwrap(),
+        );
         l.set_namespaces(Some(ns));
         l.set_uid_mappings(Some(vec![map]));
         l.set_gid_mappings(Some(vec![map]));
     });
     let out = run_ok(&b);
     let words: Vec<&str> = out.split_whitespace().collect();
-    assert_eq!(words, ["0", "200000", "65536", "0", "200000", "65536", "0"], "{out}");
+    assert_eq!(
+        words,
+        ["0", "200000", "65536", "0", "200000", "65536", "0"],
+        "{out}"
+    );
 }
 
 #[test]
@@ -257,7 +290,9 @@ fn namespaces_joined_by_path() {
     let rt = Runtime::new();
     let holder_bundle = Bundle::temp(&["sleep", "1000"]).unwrap();
     let holder = rt.start(&unique_id("holder"), &holder_bundle);
-    let mut b = sh_bundle("readlink /proc/self/ns/net /proc/self/ns/ipc /proc/self/ns/uts; hostname");
+    let mut b = sh_bundle(
+        "readlink /proc/self/ns/net; readlink /proc/self/ns/ipc; readlink /proc/self/ns/uts; hostname",
+    );
     let hpid = holder.pid;
     edit(&mut b, |b| {
         let l = linux_mut(b);

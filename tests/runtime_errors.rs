@@ -11,7 +11,10 @@ fn create_fails(b: &Bundle) -> String {
     let out = rt.cmd(&["create", "--bundle", b.dir().to_str().unwrap(), &id]);
     assert!(!out.status.success(), "create should fail");
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!rt.root().join(&id).exists(), "state dir left after a failed create: {err}");
+    assert!(
+        !rt.root().join(&id).exists(),
+        "state dir left after a failed create: {err}"
+    );
     assert!(rt.ok(&["list", "-q"]).trim().is_empty());
     let leaked = std::fs::read_dir("/sys/fs/cgroup")
         .into_iter()
@@ -34,7 +37,10 @@ fn bad_cwd_names_the_field() {
         process_mut(b).set_cwd("/does/not/exist".into());
     });
     let err = create_fails(&b);
-    assert!(err.contains("process.cwd") && err.contains("/does/not/exist"), "{err}");
+    assert!(
+        err.contains("process.cwd") && err.contains("/does/not/exist"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -44,7 +50,10 @@ fn missing_executable_names_it() {
     }
     let b = Bundle::temp(&["no-such-binary"]).unwrap();
     let err = create_fails(&b);
-    assert!(err.contains("no-such-binary") && err.contains("process.args"), "{err}");
+    assert!(
+        err.contains("no-such-binary") && err.contains("process.args"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -97,7 +106,10 @@ fn bad_bundle_and_ids() {
     let empty = tempfile::tempdir().unwrap();
     let out = rt.cmd(&["create", "--bundle", empty.path().to_str().unwrap(), "x1"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("config.json"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("config.json"),
+        "{err}"
+    );
 
     let b = Bundle::temp(&["sleep", "100"]).unwrap();
     let bd = b.dir().to_str().unwrap();

@@ -21,7 +21,8 @@ fn run_reports_exit_codes_and_cleans_up() {
     assert_eq!(code, 3, "stderr: {err}");
     assert_eq!(out, "out\n");
     assert!(err.contains("err"));
-    let b = sh_bundle("kill -9 $$");
+    // The init (pid 1 of its namespace) can't be SIGKILLed from inside: a child can.
+    let b = sh_bundle("sh -c 'kill -9 $$'; exit $?");
     let (code, _, _) = rt.run(&unique_id("sig"), &b);
     assert_eq!(code, 137);
     assert!(rt.ok(&["list", "-q"]).trim().is_empty(), "run must delete");
@@ -49,7 +50,11 @@ fn create_then_start_then_kill_then_delete() {
     assert_eq!(st["status"], "created");
     assert_eq!(st["id"], id.as_str());
     assert_eq!(st["bundle"], b.dir().to_str().unwrap());
-    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert_eq!(pid, c.pid);
     // The init waits for start: it has not exec'd sleep yet.
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
@@ -69,7 +74,10 @@ fn create_then_start_then_kill_then_delete() {
     assert_eq!(pids, vec![pid]);
 
     let del = rt.cmd(&["delete", &id]);
-    assert!(!del.status.success(), "delete of a running container needs --force");
+    assert!(
+        !del.status.success(),
+        "delete of a running container needs --force"
+    );
     rt.ok(&["kill", &id, "KILL"]);
     rt.wait_status(&id, "stopped");
     assert_eq!(rt.state(&id)["pid"], 0);
@@ -97,12 +105,28 @@ fn exec_joins_the_container() {
     assert_eq!(code, 7);
     let (code, out) = c.exec(&["sh", "-c", "echo $$"]);
     assert_eq!(code, 0);
-    assert_ne!(out.trim(), "1", "exec gets its own pid in the container's pid ns");
+    assert_ne!(
+        out.trim(),
+        "1",
+        "exec gets its own pid in the container's pid ns"
+    );
 
     // A detached exec: compare its namespaces and cgroup with the init's.
     let pidfile = b.dir().join("exec.pid");
-    rt.ok(&["exec", "-d", "--pid-file", pidfile.to_str().unwrap(), &id, "sleep", "100"]);
-    let epid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    rt.ok(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pidfile.to_str().unwrap(),
+        &id,
+        "sleep",
+        "100",
+    ]);
+    let epid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     for ns in ["mnt", "net", "ipc", "uts", "pid", "cgroup"] {
         let a = std::fs::read_link(format!("/proc/{}/ns/{ns}", c.pid)).unwrap();
         let e = std::fs::read_link(format!("/proc/{epid}/ns/{ns}")).unwrap();
@@ -115,8 +139,12 @@ fn exec_joins_the_container() {
     assert!(pids.contains(&epid) && pids.contains(&c.pid), "{pids:?}");
     // SAFETY: reap nothing; the detached exec is reparented; delete kills it.
     drop(c);
-    assert!(!std::path::Path::new(&format!("/proc/{epid}/status")).exists()
-        || std::fs::read_to_string(format!("/proc/{epid}/status")).unwrap().contains("zombie"));
+    assert!(
+        !std::path::Path::new(&format!("/proc/{epid}/status")).exists()
+            || std::fs::read_to_string(format!("/proc/{epid}/status"))
+                .unwrap()
+                .contains("zombie")
+    );
 }
 
 #[test]
@@ -152,11 +180,15 @@ fn kill_all_reaches_every_process() {
     let c = rt.start(&id, &b);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let pids: Vec<i32> = serde_json::from_str(&rt.ok(&["ps", "--format", "json", &id])).unwrap();
+        let pids: Vec<i32> =
+            serde_json::from_str(&rt.ok(&["ps", "--format", "json", &id])).unwrap();
         if pids.len() == 3 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "children never started: {pids:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "children never started: {pids:?}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     rt.ok(&["kill", "--all", &id, "KILL"]);
@@ -180,7 +212,11 @@ fn terminal_goes_to_the_console_socket() {
     let b_dir = b.dir().to_str().unwrap().to_string();
     let sock = sock_path.to_str().unwrap().to_string();
     let out = rt.cmd(&["create", "--bundle", &b_dir, "--console-socket", &sock, &id]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let c = Container::new(&rt, &id);
     let (conn, _) = listener.accept().unwrap();
     let master = recv_fd(conn.as_raw_fd());
@@ -194,7 +230,10 @@ fn terminal_goes_to_the_console_socket() {
             Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
         }
     }
-    assert!(text.contains("/dev/pts/0"), "the process has a pty: {text:?}");
+    assert!(
+        text.contains("/dev/pts/0"),
+        "the process has a pty: {text:?}"
+    );
     assert!(text.contains("hello-tty"), "{text:?}");
     drop(c);
 }
@@ -227,7 +266,11 @@ fn hooks_run_with_state_at_their_points() {
         let out = dir.path().join(name);
         HookBuilder::default()
             .path("/bin/sh")
-            .args(vec!["sh".into(), "-c".into(), format!("cat > {}", out.display())])
+            .args(vec![
+                "sh".into(),
+                "-c".into(),
+                format!("cat > {}", out.display()),
+            ])
             .build()
             .unwrap()
     };
@@ -249,7 +292,10 @@ fn hooks_run_with_state_at_their_points() {
     assert_eq!(pre["id"], id.as_str());
     assert_eq!(pre["pid"], c.pid);
     assert!(!read("prestart").is_empty());
-    assert!(read("poststart").is_empty(), "poststart runs only after start");
+    assert!(
+        read("poststart").is_empty(),
+        "poststart runs only after start"
+    );
     rt.ok(&["start", &id]);
     let post: serde_json::Value = serde_json::from_str(&read("poststart")).unwrap();
     assert_eq!(post["status"], "running");

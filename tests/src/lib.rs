@@ -71,9 +71,11 @@ impl Runtime {
         c
     }
 
-    /// Runs `berth-runtime ARGS` and returns its output.
+    /// Runs `berth-runtime ARGS` and returns its output. Stdout and stderr go
+    /// through files, not pipes: a created container inherits them and would
+    /// hold a pipe open long after the command returned.
     pub fn cmd(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("spawn berth-runtime")
+        run_to_files(self.command(args))
     }
 
     /// Like [`Runtime::cmd`], panicking with stderr on failure.
@@ -117,6 +119,29 @@ impl Runtime {
             assert!(Instant::now() < deadline, "{id} never became {status}");
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+}
+
+/// Runs `cmd` with stdout and stderr in anonymous files; waits for it only.
+pub fn run_to_files(mut cmd: Command) -> Output {
+    use std::io::{Read, Seek};
+    let mut out = tempfile::tempfile().expect("tempfile");
+    let mut err = tempfile::tempfile().expect("tempfile");
+    let status = cmd
+        .stdout(out.try_clone().expect("dup"))
+        .stderr(err.try_clone().expect("dup"))
+        .status()
+        .expect("spawn");
+    let read = |f: &mut std::fs::File| {
+        let mut v = Vec::new();
+        f.rewind().expect("rewind");
+        f.read_to_end(&mut v).expect("read");
+        v
+    };
+    Output {
+        status,
+        stdout: read(&mut out),
+        stderr: read(&mut err),
     }
 }
 
@@ -218,7 +243,10 @@ pub fn assert_gone(rt: &Runtime, id: &str, pid: i32, cgroups: &[PathBuf], rootfs
             if stat.contains(") Z ") {
                 break; // a zombie of a foreground `run`: reaped by its parent
             }
-            assert!(Instant::now() < deadline, "init {pid} of {id} still running");
+            assert!(
+                Instant::now() < deadline,
+                "init {pid} of {id} still running"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
     }
@@ -247,12 +275,17 @@ pub fn unique_id(prefix: &str) -> String {
 
 /// The bundle's process, to edit.
 pub fn process_mut(b: &mut Bundle) -> &mut oci_spec::runtime::Process {
-    b.spec_mut().process_mut().as_mut().expect("spec has a process")
+    b.spec_mut()
+        .process_mut()
+        .as_mut()
+        .expect("spec has a process")
 }
 
 /// The bundle's `linux` section, to edit.
 pub fn linux_mut(b: &mut Bundle) -> &mut oci_spec::runtime::Linux {
-    b.spec_mut().linux_mut().get_or_insert_with(Default::default)
+    b.spec_mut()
+        .linux_mut()
+        .get_or_insert_with(Default::default)
 }
 
 /// A temp bundle running `sh -c SCRIPT`.

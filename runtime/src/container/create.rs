@@ -79,6 +79,7 @@ impl Rollback<'_> {
 /// Creates container `opts.id` under `root`. The calling thread must be the
 /// only thread of the process (the init is cloned with fork semantics).
 pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<Created> {
+    state::validate_id(&opts.id)?;
     let b = bundle::load(&opts.bundle)?;
     let plan = NsPlan::from_spec(&b.spec)?;
     let linux = b.spec.linux().as_ref();
@@ -124,6 +125,9 @@ fn create_in<'a>(
     let fifo = rb.dir.join(EXEC_FIFO);
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .map_err(|e| Error::io("mkfifo", &fifo, e.into()))?;
+    // Writable by any uid the init may run as (the umask took bits away).
+    std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .map_err(|e| Error::io("chmod", &fifo, e))?;
     let (parent, child) = sync::pair()?;
     let joins = plan.open_joins()?;
     let new_user_ns = plan.is_new(CloneFlags::CLONE_NEWUSER);

@@ -51,6 +51,9 @@ impl Finish<'_> {
                 seccomp::install(p)?;
             }
         }
+        // The parent-death signal guarded setup only; it would survive execve.
+        // SAFETY: prctl with integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
         let first = 3 + self.preserve_fds;
         // SAFETY: close_range only flags fds; CLOSE_RANGE_CLOEXEC closes nothing now.
         let rc = unsafe {

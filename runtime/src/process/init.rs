@@ -74,11 +74,11 @@ enum Stage {
 }
 
 fn setup(a: &InitArgs<'_>) -> Result<Never, Stage> {
-    let (fifo, proc_dir, execve) = before_ready(a).map_err(Stage::BeforeReady)?;
-    after_ready(a, fifo, proc_dir, &execve).map_err(Stage::AfterReady)
+    let (state_dir, execve) = before_ready(a).map_err(Stage::BeforeReady)?;
+    after_ready(a, state_dir, &execve).map_err(Stage::AfterReady)
 }
 
-type Prepared = (OwnedFd, OwnedFd, Execve);
+type Prepared = (OwnedFd, Execve);
 
 fn before_ready(a: &InitArgs<'_>) -> Result<Prepared> {
     let spec = a.spec;
@@ -152,9 +152,9 @@ fn before_ready(a: &InitArgs<'_>) -> Result<Prepared> {
     {
         hooks::run("createContainer", &h, &state_json)?;
     }
-    let fifo_path = a.state_dir.join(EXEC_FIFO);
-    let fifo = open_path(&fifo_path, libc::O_PATH)?;
-    let proc_dir = open_path(&PathBuf::from("/proc"), libc::O_PATH | libc::O_DIRECTORY)?;
+    // The state dir stays reachable through this fd after pivot_root; the fifo
+    // (mode 0622) is reopened through it, which works for any uid the init has.
+    let state_dir = open_path(&a.state_dir, libc::O_PATH | libc::O_DIRECTORY)?;
     rootfs::pivot(&a.rootfs, &opts)?;
     rootfs::finalize(spec)?;
     let cwd = process.cwd();
@@ -174,18 +174,12 @@ fn before_ready(a: &InitArgs<'_>) -> Result<Prepared> {
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
     a.sync.send(&Msg::Ready)?;
-    Ok((fifo, proc_dir, execve))
+    Ok((state_dir, execve))
 }
 
-fn after_ready(
-    a: &InitArgs<'_>,
-    fifo: OwnedFd,
-    proc_dir: OwnedFd,
-    execve: &Execve,
-) -> Result<Never> {
-    wait_for_start(&fifo, &proc_dir)?;
-    drop(fifo);
-    drop(proc_dir);
+fn after_ready(a: &InitArgs<'_>, state_dir: OwnedFd, execve: &Execve) -> Result<Never> {
+    wait_for_start(&state_dir)?;
+    drop(state_dir);
     let spec = a.spec;
     if let Some(h) = spec
         .hooks()
@@ -210,14 +204,12 @@ fn after_ready(
 }
 
 /// Blocks until `start` opens the fifo, then tells it we are going on.
-fn wait_for_start(fifo: &OwnedFd, proc_dir: &OwnedFd) -> Result<()> {
-    // Reopen our O_PATH fd through the host's /proc: works after pivot_root.
-    let rel = CString::new(format!("self/fd/{}", fifo.as_raw_fd()))
-        .map_err(|_| Error::Init("fifo path".into()))?;
+fn wait_for_start(state_dir: &OwnedFd) -> Result<()> {
+    let rel = CString::new(EXEC_FIFO).map_err(|_| Error::Init("fifo path".into()))?;
     // SAFETY: openat with a valid dir fd and C string; blocks until a reader opens.
     let fd = unsafe {
         libc::openat(
-            proc_dir.as_raw_fd(),
+            state_dir.as_raw_fd(),
             rel.as_ptr(),
             libc::O_WRONLY | libc::O_CLOEXEC,
         )

@@ -1,1 +1,207 @@
-//! Pod networking for berth: the built-in bridge network and standard CNI plugins.
+//! Pod networking for berth: the built-in bridge network and standard CNI
+//! plugins.
+//!
+//! berthd owns one [`Network`]. For each pod sandbox (except hostNetwork
+//! pods) it calls, in order: [`Network::create_netns`],
+//! [`Network::setup`]; later [`Network::teardown`] (StopPodSandbox, may be
+//! repeated or race with itself) and [`Network::remove_netns`]
+//! (RemovePodSandbox). [`Network::stats`] serves PodSandboxStats and
+//! [`Network::status`] the runtime's NetworkReady condition.
+//!
+//! Every resource of a pod is recorded on disk under the state directory
+//! before it is created, so teardown undoes exactly what setup did, also
+//! after a berthd restart.
+
+mod builtin;
+pub mod cni;
+mod config;
+mod error;
+mod ipam;
+mod loopback;
+mod netlink;
+mod netns;
+mod nft;
+mod pod_locks;
+mod record;
+mod stats;
+mod sysctl;
+mod types;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+pub use config::{default_ula_subnet, NetworkConfig, NetworkMode};
+pub use error::NetError;
+pub use ipnet::{Ipv4Net, Ipv6Net};
+pub use types::{NetStats, PodNetworkRequest, PodNetworkStatus, PortMapping, Protocol, POD_IFNAME};
+
+use builtin::Builtin;
+use pod_locks::PodLocks;
+use record::Records;
+
+/// The node's pod network; one per daemon.
+#[derive(Debug)]
+pub struct Network {
+    cfg: NetworkConfig,
+    backend: Backend,
+    records: Records,
+    locks: PodLocks,
+}
+
+#[derive(Debug)]
+enum Backend {
+    Builtin(Builtin),
+    Cni(cni::CniNetwork),
+}
+
+impl Network {
+    /// Opens the network: validates `cfg`, creates the state directories
+    /// and, in built-in mode, the bridge, forwarding sysctls and the nftables
+    /// table. Existing allocations and pod records are kept, so re-opening
+    /// after a restart continues where the previous daemon stopped.
+    pub fn new(cfg: NetworkConfig) -> Result<Self, NetError> {
+        cfg.validate()?;
+        std::fs::create_dir_all(&cfg.state_dir)
+            .map_err(|e| NetError::io("create state dir", &cfg.state_dir, e))?;
+        let records = Records::open(&cfg.state_dir)?;
+        let backend = match &cfg.mode {
+            NetworkMode::Builtin => Backend::Builtin(Builtin::new(&cfg)?),
+            NetworkMode::Cni { conf_dir, bin_dirs } => Backend::Cni(cni::CniNetwork::new(
+                conf_dir.clone(),
+                bin_dirs.clone(),
+                cfg.plugin_timeout,
+            )),
+        };
+        Ok(Network {
+            cfg,
+            backend,
+            records,
+            locks: PodLocks::default(),
+        })
+    }
+
+    /// The configuration this network was opened with.
+    pub fn config(&self) -> &NetworkConfig {
+        &self.cfg
+    }
+
+    /// `Ok` when pods can be networked; otherwise the reason, for the CRI
+    /// `NetworkReady=false` condition (bridge gone, no usable CNI config).
+    pub fn status(&self) -> Result<(), String> {
+        match &self.backend {
+            Backend::Builtin(b) => b.status(),
+            Backend::Cni(c) => c.status(),
+        }
+    }
+
+    /// Creates the pod's network namespace, pinned by a bind mount at
+    /// `<netns_dir>/<pod_id>`, with `lo` up and IPv6 DAD off. Returns the
+    /// existing path if it is already there.
+    pub fn create_netns(&self, pod_id: &str) -> Result<PathBuf, NetError> {
+        validate_pod_id(pod_id)?;
+        netns::create(&self.cfg.netns_dir, pod_id)
+    }
+
+    /// Path where the pod's namespace is (or would be) pinned.
+    pub fn netns_path(&self, pod_id: &str) -> Result<PathBuf, NetError> {
+        validate_pod_id(pod_id)?;
+        Ok(self.cfg.netns_dir.join(pod_id))
+    }
+
+    /// Connects the pod in `req.netns` to the network and maps its host
+    /// ports. On failure everything done so far is rolled back. Fails with
+    /// [`NetError::AlreadyConfigured`] if the pod is already set up.
+    pub async fn setup(&self, req: &PodNetworkRequest) -> Result<PodNetworkStatus, NetError> {
+        validate_pod_id(&req.id)?;
+        let _guard = self.locks.lock(&req.id).await;
+        if self.records.load(&req.id)?.is_some() {
+            return Err(NetError::AlreadyConfigured(req.id.clone()));
+        }
+        match &self.backend {
+            Backend::Builtin(b) => b.setup(&self.records, req).await,
+            Backend::Cni(c) => c.setup(&self.records, req).await,
+        }
+    }
+
+    /// Disconnects the pod: removes its host ports, its veth (or runs the
+    /// CNI DEL) and frees its addresses. Idempotent; concurrent calls for
+    /// one pod are serialised, so the work is done exactly once.
+    pub async fn teardown(&self, pod_id: &str) -> Result<(), NetError> {
+        validate_pod_id(pod_id)?;
+        let _guard = self.locks.lock(pod_id).await;
+        let Some(record) = self.records.load(pod_id)? else {
+            return Ok(());
+        };
+        match &self.backend {
+            Backend::Builtin(b) => b.teardown(&self.records, &record).await,
+            Backend::Cni(c) => c.teardown(&self.records, &record).await,
+        }
+    }
+
+    /// Unmounts and deletes the pod's namespace; idempotent.
+    pub fn remove_netns(&self, pod_id: &str) -> Result<(), NetError> {
+        netns::remove(&self.netns_path(pod_id)?)
+    }
+
+    /// Counters of the pod's `eth0` (seen from inside the pod).
+    pub fn stats(&self, pod_id: &str) -> Result<NetStats, NetError> {
+        validate_pod_id(pod_id)?;
+        match &self.backend {
+            Backend::Builtin(b) => stats::from_host_veth(&b.host_veth_name(pod_id), pod_id),
+            Backend::Cni(_) => stats::from_netns(&self.netns_path(pod_id)?, pod_id),
+        }
+    }
+
+    /// The status of a pod already set up (from its record), e.g. for
+    /// PodSandboxStatus after a restart.
+    pub fn pod_status(&self, pod_id: &str) -> Result<PodNetworkStatus, NetError> {
+        validate_pod_id(pod_id)?;
+        let record = self
+            .records
+            .load(pod_id)?
+            .ok_or_else(|| NetError::NotConfigured(pod_id.to_string()))?;
+        Ok(PodNetworkStatus {
+            ipv4: record.ipv4,
+            ipv6: record.ipv6,
+            interface: POD_IFNAME.to_string(),
+        })
+    }
+
+    /// Ids of every pod whose network is set up.
+    pub fn configured_pods(&self) -> Result<Vec<String>, NetError> {
+        self.records.pod_ids()
+    }
+
+    /// Every address allocated by the built-in IPAM, with its pod id.
+    pub fn allocations(&self) -> Result<Vec<(IpAddr, String)>, NetError> {
+        match &self.backend {
+            Backend::Builtin(b) => b.allocations(),
+            Backend::Cni(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// Removes the bridge and the nftables table (uninstall, tests). Pods
+    /// should be torn down first.
+    pub async fn destroy(&self) -> Result<(), NetError> {
+        match &self.backend {
+            Backend::Builtin(b) => b.destroy().await,
+            Backend::Cni(_) => Ok(()),
+        }
+    }
+}
+
+/// Pod ids become file names and hash keys: 1-128 characters of
+/// `[A-Za-z0-9_.-]`, not starting with a dot.
+fn validate_pod_id(id: &str) -> Result<(), NetError> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(NetError::InvalidPodId(id.to_string()))
+    }
+}

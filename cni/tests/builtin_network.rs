@@ -1,0 +1,210 @@
+//! Root-only tests of the built-in network against the real kernel.
+
+mod common;
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+
+use berth_cni::{NetError, PortMapping, Protocol};
+use common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_pods_reach_each_other_and_the_host_over_v4_and_v6() {
+    let t = TestNet::new("reach", 1, true);
+    let a = t.add_pod("reach-a", vec![]).await.unwrap();
+    let b = t.add_pod("reach-b", vec![]).await.unwrap();
+    let (a4, a6) = (a.ipv4.unwrap(), a.ipv6.unwrap());
+    assert_ne!(Some(a4), b.ipv4);
+    assert_eq!(a.all_ips().len(), 2);
+
+    let server = echo_server(Some(t.netns("reach-a")), "[::]:8080".parse().unwrap(), 2);
+    let got = in_netns(&t.netns("reach-b"), || {
+        let v4 = echo(SocketAddr::new(a4.into(), 8080), "hello4").unwrap();
+        let v6 = echo(SocketAddr::new(a6.into(), 8080), "hello6").unwrap();
+        (v4, v6)
+    });
+    assert_eq!(got, ("hello4".to_string(), "hello6".to_string()));
+    assert_eq!(server.join().unwrap(), 2);
+
+    // The pod reaches the host through the bridge gateway.
+    let gw: IpAddr = "10.231.1.1".parse().unwrap();
+    let host = echo_server(None, SocketAddr::new(gw, 18101), 1);
+    let reply = in_netns(&t.netns("reach-b"), || echo(SocketAddr::new(gw, 18101), "to-host"));
+    assert_eq!(reply.unwrap(), "to-host");
+    assert_eq!(host.join().unwrap(), 1);
+
+    // Counters see the traffic from the pod's side.
+    let stats = t.net().stats("reach-b").unwrap();
+    assert!(stats.tx_bytes > 0 && stats.rx_bytes > 0, "{stats:?}");
+    assert!(stats.tx_packets > 0 && stats.rx_packets > 0, "{stats:?}");
+
+    t.remove_pod("reach-a").await;
+    t.remove_pod("reach-b").await;
+    assert!(matches!(t.net().stats("reach-b"), Err(NetError::NotConfigured(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_port_answers_from_loopback_and_host_address() {
+    let t = TestNet::new("hport", 2, false);
+    let ports = vec![
+        PortMapping {
+            protocol: Protocol::Tcp,
+            container_port: 80,
+            host_port: 18201,
+            host_ip: None,
+        },
+        PortMapping {
+            protocol: Protocol::Tcp,
+            container_port: 80,
+            host_port: 18202,
+            host_ip: Some("127.0.0.1".parse().unwrap()),
+        },
+        PortMapping {
+            protocol: Protocol::Udp,
+            container_port: 53,
+            host_port: 18203,
+            host_ip: None,
+        },
+        PortMapping {
+            protocol: Protocol::Sctp,
+            container_port: 90,
+            host_port: 18204,
+            host_ip: None,
+        },
+    ];
+    let pod = t.add_pod("hport-a", ports.clone()).await.unwrap();
+    let server = echo_server(Some(t.netns("hport-a")), "0.0.0.0:80".parse().unwrap(), 3);
+    assert_eq!(echo("127.0.0.1:18201".parse().unwrap(), "lo").unwrap(), "lo");
+    assert_eq!(echo("10.231.2.1:18201".parse().unwrap(), "gw").unwrap(), "gw");
+    assert_eq!(echo("127.0.0.1:18202".parse().unwrap(), "ip").unwrap(), "ip");
+    assert_eq!(server.join().unwrap(), 3);
+    let listing = nft_list(&t.cfg.nft_table);
+    assert!(listing.contains(&format!("tcp . 18201 : {} . 80", pod.ipv4.unwrap())), "{listing}");
+    assert!(listing.contains("sctp . 18204"), "{listing}");
+
+    // A second pod cannot take a host port already mapped.
+    let clash = t.add_pod("hport-b", ports[..1].to_vec()).await;
+    assert!(matches!(clash, Err(NetError::PortMapping { .. })), "{clash:?}");
+    // ... and its failed setup left nothing behind, nor broke the first pod's mapping.
+    assert!(t.net().configured_pods().unwrap() == vec!["hport-a".to_string()]);
+    assert_eq!(t.net().allocations().unwrap().len(), 1);
+    t.net().remove_netns("hport-b").unwrap();
+    assert!(nft_list(&t.cfg.nft_table).contains("tcp . 18201"));
+
+    t.remove_pod("hport-a").await;
+    let listing = nft_list(&t.cfg.nft_table);
+    assert!(!listing.contains("18201") && !listing.contains("18204"), "{listing}");
+    assert!(echo("127.0.0.1:18201".parse().unwrap(), "x").is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_concurrent_pods_get_distinct_addresses() {
+    let t = TestNet::new("conc", 3, true);
+    let pods: Vec<String> = (0..20).map(|i| format!("conc-{i}")).collect();
+    let results = futures_join_all(pods.iter().map(|p| t.add_pod(p, vec![]))).await;
+    let mut v4 = HashSet::new();
+    let mut v6 = HashSet::new();
+    for r in results {
+        let status = r.unwrap();
+        assert!(v4.insert(status.ipv4.unwrap()));
+        assert!(v6.insert(status.ipv6.unwrap()));
+    }
+    assert_eq!(t.net().allocations().unwrap().len(), 40);
+    futures_join_all(pods.iter().map(|p| t.remove_pod(p))).await;
+    assert!(t.net().allocations().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundred_cycles_leave_nothing_behind() {
+    let t = TestNet::new("cycle", 4, true);
+    let ports = vec![PortMapping {
+        protocol: Protocol::Tcp,
+        container_port: 80,
+        host_port: 18401,
+        host_ip: None,
+    }];
+    let mut veths = HashSet::new();
+    for i in 0..100 {
+        let pod = format!("cycle-{i}");
+        t.add_pod(&pod, ports.clone()).await.unwrap();
+        veths.extend(host_links_on(&t.cfg.bridge));
+        t.remove_pod(&pod).await;
+    }
+    assert_eq!(veths.len(), 100, "each pod had its own host veth");
+    assert!(veths.iter().all(|v| !link_exists(v)));
+    assert!(host_links_on(&t.cfg.bridge).is_empty());
+    assert_eq!(std::fs::read_dir(&t.cfg.netns_dir).unwrap().count(), 0);
+    assert!(t.net().allocations().unwrap().is_empty());
+    assert!(t.net().configured_pods().unwrap().is_empty());
+    let listing = nft_list(&t.cfg.nft_table);
+    assert!(!listing.contains("18401") && !listing.contains("elements"), "{listing}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_keeps_allocations_and_teardown_still_works() {
+    let mut t = TestNet::new("restart", 5, true);
+    let before: Vec<_> = futures_join_all((0..3).map(|i| t.add_pod_owned(format!("restart-{i}"))))
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    t.reopen();
+    assert_eq!(t.net().allocations().unwrap().len(), 6);
+    assert_eq!(t.net().pod_status("restart-1").unwrap(), before[1]);
+    let fresh = t.add_pod("restart-new", vec![]).await.unwrap();
+    assert!(before.iter().all(|b| b.ipv4 != fresh.ipv4 && b.ipv6 != fresh.ipv6));
+    for i in 0..3 {
+        t.remove_pod(&format!("restart-{i}")).await;
+    }
+    t.remove_pod("restart-new").await;
+    assert!(t.net().allocations().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_and_repeated_teardown_is_done_once() {
+    let t = TestNet::new("race", 6, false);
+    t.add_pod("race-a", vec![]).await.unwrap();
+    let net = t.net();
+    let (a, b, c) = tokio::join!(net.teardown("race-a"), net.teardown("race-a"), net.teardown("race-a"));
+    a.unwrap();
+    b.unwrap();
+    c.unwrap();
+    net.teardown("race-a").await.unwrap();
+    net.remove_netns("race-a").unwrap();
+    net.remove_netns("race-a").unwrap();
+    net.teardown("never-existed").await.unwrap();
+    assert!(net.allocations().unwrap().is_empty());
+    assert!(host_links_on(&t.cfg.bridge).is_empty());
+    // A pod can be set up only once.
+    t.add_pod("race-b", vec![]).await.unwrap();
+    let again = t.add_pod("race-b", vec![]).await;
+    assert!(matches!(again, Err(NetError::AlreadyConfigured(_))));
+    t.remove_pod("race-b").await;
+}
+
+#[tokio::test]
+async fn invalid_pod_ids_are_refused() {
+    let t = TestNet::new("badid", 7, false);
+    for id in ["", "../x", ".hidden", "a/b", &"x".repeat(129)] {
+        assert!(matches!(t.net().create_netns(id), Err(NetError::InvalidPodId(_))), "{id}");
+        assert!(matches!(t.net().teardown(id).await, Err(NetError::InvalidPodId(_))));
+    }
+}
+
+/// Links enslaved to `bridge`.
+fn host_links_on(bridge: &str) -> Vec<String> {
+    let dir = format!("/sys/class/net/{bridge}/brif");
+    std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default()
+}
+
+async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
+    futures_util::future::join_all(futs).await
+}
+
+impl TestNet {
+    async fn add_pod_owned(&self, pod: String) -> Result<berth_cni::PodNetworkStatus, NetError> {
+        self.add_pod(&pod, vec![]).await
+    }
+}

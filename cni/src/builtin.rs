@@ -153,6 +153,7 @@ impl Builtin {
             ipv4: record.ipv4,
             ipv6: record.ipv6,
             interface: POD_IFNAME.to_string(),
+            cni_result: None,
         })
     }
 
@@ -176,6 +177,16 @@ impl Builtin {
             pool6.release(ip.into(), &record.pod_id)?;
         }
         records.remove(&record.pod_id)
+    }
+
+    /// Fails if the pod's host veth is gone.
+    pub fn check(&self, record: &PodRecord) -> Result<(), NetError> {
+        match &record.host_veth {
+            Some(veth) if !std::path::Path::new("/sys/class/net").join(veth).exists() => {
+                Err(NetError::LinkNotFound(veth.clone()))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Every address allocation of both pools.

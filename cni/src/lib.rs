@@ -138,6 +138,30 @@ impl Network {
         }
     }
 
+    /// Verifies a set-up pod: CNI CHECK through the chain in CNI mode; in
+    /// built-in mode, that the pod's host veth still exists.
+    pub async fn check(&self, pod_id: &str) -> Result<(), NetError> {
+        validate_pod_id(pod_id)?;
+        let record = self
+            .records
+            .load(pod_id)?
+            .ok_or_else(|| NetError::NotConfigured(pod_id.to_string()))?;
+        match &self.backend {
+            Backend::Builtin(b) => b.check(&record),
+            Backend::Cni(c) => c.check(&record).await,
+        }
+    }
+
+    /// CNI mode: runs VERSION for every plugin of the current config list
+    /// and returns each plugin's supported versions; fails if one does not
+    /// support the list's `cniVersion`. Built-in mode: an empty list.
+    pub async fn plugin_versions(&self) -> Result<Vec<(String, Vec<String>)>, NetError> {
+        match &self.backend {
+            Backend::Builtin(_) => Ok(Vec::new()),
+            Backend::Cni(c) => c.versions().await,
+        }
+    }
+
     /// Unmounts and deletes the pod's namespace; idempotent.
     pub fn remove_netns(&self, pod_id: &str) -> Result<(), NetError> {
         netns::remove(&self.netns_path(pod_id)?)
@@ -164,6 +188,10 @@ impl Network {
             ipv4: record.ipv4,
             ipv6: record.ipv6,
             interface: POD_IFNAME.to_string(),
+            cni_result: record
+                .cni
+                .and_then(|att| att.result)
+                .and_then(|raw| serde_json::from_value(raw).ok()),
         })
     }
 

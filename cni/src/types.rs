@@ -65,7 +65,7 @@ pub struct PodNetworkRequest {
 }
 
 /// The pod's addresses once its network is up.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodNetworkStatus {
     /// Primary IPv4 address, if the network assigned one.
     pub ipv4: Option<Ipv4Addr>,
@@ -73,6 +73,8 @@ pub struct PodNetworkStatus {
     pub ipv6: Option<Ipv6Addr>,
     /// Name of the pod's interface (`eth0`).
     pub interface: String,
+    /// The CNI chain's full result (routes, DNS), in CNI mode.
+    pub cni_result: Option<crate::cni::CniResult>,
 }
 
 impl PodNetworkStatus {

@@ -53,7 +53,10 @@ impl Builtin {
 
     /// `Ok` while the bridge exists.
     pub fn status(&self) -> Result<(), String> {
-        if std::path::Path::new("/sys/class/net").join(&self.bridge).exists() {
+        if std::path::Path::new("/sys/class/net")
+            .join(&self.bridge)
+            .exists()
+        {
             Ok(())
         } else {
             Err(format!("bridge {} is missing", self.bridge))
@@ -134,7 +137,9 @@ impl Builtin {
         host.create_veth(&host_veth, POD_IFNAME, bridge_index, &netns_file, self.mtu)
             .await?;
         let pod = Netlink::in_netns(&req.netns)?;
-        let v4 = record.ipv4.map(|ip| (ip, self.pool4.prefix_len(), gw4(&self.pool4)));
+        let v4 = record
+            .ipv4
+            .map(|ip| (ip, self.pool4.prefix_len(), gw4(&self.pool4)));
         let v6 = record
             .ipv6
             .zip(self.pool6.as_ref())

@@ -61,8 +61,11 @@ pub struct NetworkConfig {
 /// without an explicit subnet.
 pub fn default_ula_subnet() -> Ipv6Net {
     // fd00:be:27::/64 — a fixed unique-local prefix ("be27" ~ berth).
-    Ipv6Net::new(std::net::Ipv6Addr::new(0xfd00, 0xbe, 0x27, 0, 0, 0, 0, 0), 64)
-        .unwrap_or_default()
+    Ipv6Net::new(
+        std::net::Ipv6Addr::new(0xfd00, 0xbe, 0x27, 0, 0, 0, 0, 0),
+        64,
+    )
+    .unwrap_or_default()
 }
 
 impl Default for NetworkConfig {

@@ -80,8 +80,9 @@ impl Pool {
         let path = self.dir.join(ip.to_string());
         let _lock = self.lock()?;
         match std::fs::read_to_string(&path) {
-            Ok(owner) if owner.trim() == pod_id => std::fs::remove_file(&path)
-                .map_err(|e| NetError::io("release address", &path, e)),
+            Ok(owner) if owner.trim() == pod_id => {
+                std::fs::remove_file(&path).map_err(|e| NetError::io("release address", &path, e))
+            }
             Ok(_) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             Err(e) => Err(NetError::io("read address owner", &path, e)),
@@ -90,8 +91,8 @@ impl Pool {
 
     /// Every allocation as (address, pod id).
     pub fn allocations(&self) -> Result<Vec<(IpAddr, String)>, NetError> {
-        let entries =
-            std::fs::read_dir(&self.dir).map_err(|e| NetError::io("list ipam dir", &self.dir, e))?;
+        let entries = std::fs::read_dir(&self.dir)
+            .map_err(|e| NetError::io("list ipam dir", &self.dir, e))?;
         let mut out = Vec::new();
         for entry in entries.flatten() {
             let name = entry.file_name();
@@ -167,7 +168,10 @@ mod tests {
         let ips: Vec<_> = (0..5)
             .map(|i| pool.allocate(&format!("p{i}")).unwrap().to_string())
             .collect();
-        assert_eq!(ips, ["10.1.2.2", "10.1.2.3", "10.1.2.4", "10.1.2.5", "10.1.2.6"]);
+        assert_eq!(
+            ips,
+            ["10.1.2.2", "10.1.2.3", "10.1.2.4", "10.1.2.5", "10.1.2.6"]
+        );
         assert!(matches!(
             pool.allocate("p5"),
             Err(NetError::PoolExhausted { .. })
@@ -204,7 +208,10 @@ mod tests {
                     })
                 })
                 .collect();
-            handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
         });
         let unique: std::collections::HashSet<_> = ips.iter().collect();
         assert_eq!(unique.len(), 80);

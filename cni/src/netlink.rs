@@ -94,11 +94,8 @@ impl Netlink {
     ) -> Result<u32, NetError> {
         if self.link_index(name).await?.is_none() {
             let msg = LinkBridge::new(name).mtu(mtu).up().build();
-            ignore_errno(
-                self.handle.link().add(msg).execute().await,
-                libc::EEXIST,
-            )
-            .map_err(|e| nl_err("create bridge", name, e))?;
+            ignore_errno(self.handle.link().add(msg).execute().await, libc::EEXIST)
+                .map_err(|e| nl_err("create bridge", name, e))?;
         }
         let index = self
             .link_index(name)

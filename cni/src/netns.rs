@@ -18,9 +18,6 @@ use nix::sched::{setns, unshare, CloneFlags};
 
 use crate::error::NetError;
 
-/// Filesystem magic of nsfs, the filesystem of `/proc/*/ns/*` files.
-const NSFS_MAGIC: i64 = 0x6e73_6673;
-
 /// Creates the pinned namespace for `pod_id` under `dir`; if it already
 /// exists, returns its path unchanged.
 pub(crate) fn create(dir: &Path, pod_id: &str) -> Result<PathBuf, NetError> {
@@ -66,7 +63,7 @@ pub(crate) fn remove(path: &Path) -> Result<(), NetError> {
 /// Whether `path` is a bind mount of a namespace file.
 pub(crate) fn is_pinned(path: &Path) -> bool {
     nix::sys::statfs::statfs(path)
-        .map(|s| s.filesystem_type().0 as i64 == NSFS_MAGIC)
+        .map(|s| s.filesystem_type() == nix::sys::statfs::NSFS_MAGIC)
         .unwrap_or(false)
 }
 

@@ -69,18 +69,43 @@ impl NftTable {
         let t = &self.name;
         let mut s = format!("add table inet {t}\n");
         for (map, key, value) in [
-            ("hp4", "inet_proto . inet_service", "ipv4_addr . inet_service"),
-            ("hp4ip", "ipv4_addr . inet_proto . inet_service", "ipv4_addr . inet_service"),
-            ("hp6", "inet_proto . inet_service", "ipv6_addr . inet_service"),
-            ("hp6ip", "ipv6_addr . inet_proto . inet_service", "ipv6_addr . inet_service"),
+            (
+                "hp4",
+                "inet_proto . inet_service",
+                "ipv4_addr . inet_service",
+            ),
+            (
+                "hp4ip",
+                "ipv4_addr . inet_proto . inet_service",
+                "ipv4_addr . inet_service",
+            ),
+            (
+                "hp6",
+                "inet_proto . inet_service",
+                "ipv6_addr . inet_service",
+            ),
+            (
+                "hp6ip",
+                "ipv6_addr . inet_proto . inet_service",
+                "ipv6_addr . inet_service",
+            ),
         ] {
             let _ = writeln!(s, "add map inet {t} {map} {{ type {key} : {value}; }}");
         }
         let chains = [
             ("hostports", ""),
-            ("prerouting", "type nat hook prerouting priority -100; policy accept;"),
-            ("output", "type nat hook output priority -100; policy accept;"),
-            ("postrouting", "type nat hook postrouting priority 100; policy accept;"),
+            (
+                "prerouting",
+                "type nat hook prerouting priority -100; policy accept;",
+            ),
+            (
+                "output",
+                "type nat hook output priority -100; policy accept;",
+            ),
+            (
+                "postrouting",
+                "type nat hook postrouting priority 100; policy accept;",
+            ),
         ];
         for (chain, base) in chains {
             let _ = writeln!(s, "add chain inet {t} {chain} {{ {base} }}");
@@ -89,13 +114,28 @@ impl NftTable {
         let mut rule = |chain: &str, body: &str| {
             let _ = writeln!(s, "add rule inet {t} {chain} {body}");
         };
-        rule("hostports", "dnat ip to ip daddr . meta l4proto . th dport map @hp4ip");
-        rule("hostports", "meta nfproto ipv4 dnat ip to meta l4proto . th dport map @hp4");
-        rule("hostports", "dnat ip6 to ip6 daddr . meta l4proto . th dport map @hp6ip");
-        rule("hostports", "meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @hp6");
+        rule(
+            "hostports",
+            "dnat ip to ip daddr . meta l4proto . th dport map @hp4ip",
+        );
+        rule(
+            "hostports",
+            "meta nfproto ipv4 dnat ip to meta l4proto . th dport map @hp4",
+        );
+        rule(
+            "hostports",
+            "dnat ip6 to ip6 daddr . meta l4proto . th dport map @hp6ip",
+        );
+        rule(
+            "hostports",
+            "meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @hp6",
+        );
         rule("prerouting", "fib daddr type local jump hostports");
         rule("output", "fib daddr type local jump hostports");
-        rule("postrouting", "ct status dnat ip saddr 127.0.0.0/8 masquerade");
+        rule(
+            "postrouting",
+            "ct status dnat ip saddr 127.0.0.0/8 masquerade",
+        );
         rule(
             "postrouting",
             &format!("ct status dnat ip saddr {subnet_v4} ip daddr {subnet_v4} masquerade"),
@@ -112,7 +152,10 @@ impl NftTable {
                 &format!("ip saddr {subnet_v4} ip daddr != {subnet_v4} masquerade"),
             );
             if let Some(v6) = subnet_v6 {
-                rule("postrouting", &format!("ip6 saddr {v6} ip6 daddr != {v6} masquerade"));
+                rule(
+                    "postrouting",
+                    &format!("ip6 saddr {v6} ip6 daddr != {v6} masquerade"),
+                );
             }
         }
         self.apply(&s)
@@ -127,7 +170,12 @@ impl NftTable {
         let t = &self.name;
         let script: String = elements
             .iter()
-            .map(|e| format!("create element inet {t} {} {{ {} : {} }}\n", e.map, e.key, e.value))
+            .map(|e| {
+                format!(
+                    "create element inet {t} {} {{ {} : {} }}\n",
+                    e.map, e.key, e.value
+                )
+            })
             .collect();
         self.apply(&script).map_err(|e| match e {
             NetError::Nftables { reason, .. } if reason.contains("File exists") => {
@@ -201,7 +249,9 @@ impl NftTable {
         if out.status.success() {
             Ok(())
         } else {
-            Err(fail(String::from_utf8_lossy(&out.stderr).trim().to_string()))
+            Err(fail(
+                String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            ))
         }
     }
 }

@@ -39,7 +39,10 @@ impl Drop for PodGuard<'_> {
         drop(self.guard.take());
         let mut slots = self.locks.slots.lock().unwrap_or_else(|p| p.into_inner());
         // Only the map still refers to the slot: nobody holds or waits on it.
-        if slots.get(&self.key).is_some_and(|s| Arc::strong_count(s) == 1) {
+        if slots
+            .get(&self.key)
+            .is_some_and(|s| Arc::strong_count(s) == 1)
+        {
             slots.remove(&self.key);
         }
     }

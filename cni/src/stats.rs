@@ -14,7 +14,9 @@ use crate::types::{NetStats, POD_IFNAME};
 
 /// Counters of the pod's `eth0`, from the host end `host_veth`.
 pub(crate) fn from_host_veth(host_veth: &str, pod_id: &str) -> Result<NetStats, NetError> {
-    let dir = Path::new("/sys/class/net").join(host_veth).join("statistics");
+    let dir = Path::new("/sys/class/net")
+        .join(host_veth)
+        .join("statistics");
     if !dir.exists() {
         return Err(NetError::NotConfigured(pod_id.to_string()));
     }
@@ -82,8 +84,14 @@ mod tests {
     fn parses_proc_net_dev() {
         let text = "Inter-|   Receive |  Transmit\n face |bytes packets errs drop fifo frame compressed multicast|bytes packets errs drop fifo colls carrier compressed\n    lo: 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n  eth0: 1000 10 1 2 0 0 0 0 2000 20 3 4 0 0 0 0\n";
         let s = super::parse_proc_net_dev(text, "eth0").unwrap();
-        assert_eq!((s.rx_bytes, s.rx_packets, s.rx_errors, s.rx_dropped), (1000, 10, 1, 2));
-        assert_eq!((s.tx_bytes, s.tx_packets, s.tx_errors, s.tx_dropped), (2000, 20, 3, 4));
+        assert_eq!(
+            (s.rx_bytes, s.rx_packets, s.rx_errors, s.rx_dropped),
+            (1000, 10, 1, 2)
+        );
+        assert_eq!(
+            (s.tx_bytes, s.tx_packets, s.tx_errors, s.tx_dropped),
+            (2000, 20, 3, 4)
+        );
         assert!(super::parse_proc_net_dev(text, "eth1").is_none());
     }
 }

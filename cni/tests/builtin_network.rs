@@ -29,7 +29,9 @@ async fn two_pods_reach_each_other_and_the_host_over_v4_and_v6() {
     // The pod reaches the host through the bridge gateway.
     let gw: IpAddr = "10.231.1.1".parse().unwrap();
     let host = echo_server(None, SocketAddr::new(gw, 18101), 1);
-    let reply = in_netns(&t.netns("reach-b"), || echo(SocketAddr::new(gw, 18101), "to-host"));
+    let reply = in_netns(&t.netns("reach-b"), || {
+        echo(SocketAddr::new(gw, 18101), "to-host")
+    });
     assert_eq!(reply.unwrap(), "to-host");
     assert_eq!(host.join().unwrap(), 1);
 
@@ -40,7 +42,10 @@ async fn two_pods_reach_each_other_and_the_host_over_v4_and_v6() {
 
     t.remove_pod("reach-a").await;
     t.remove_pod("reach-b").await;
-    assert!(matches!(t.net().stats("reach-b"), Err(NetError::NotConfigured(_))));
+    assert!(matches!(
+        t.net().stats("reach-b"),
+        Err(NetError::NotConfigured(_))
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,17 +79,32 @@ async fn host_port_answers_from_loopback_and_host_address() {
     ];
     let pod = t.add_pod("hport-a", ports.clone()).await.unwrap();
     let server = echo_server(Some(t.netns("hport-a")), "0.0.0.0:80".parse().unwrap(), 3);
-    assert_eq!(echo("127.0.0.1:18201".parse().unwrap(), "lo").unwrap(), "lo");
-    assert_eq!(echo("10.231.2.1:18201".parse().unwrap(), "gw").unwrap(), "gw");
-    assert_eq!(echo("127.0.0.1:18202".parse().unwrap(), "ip").unwrap(), "ip");
+    assert_eq!(
+        echo("127.0.0.1:18201".parse().unwrap(), "lo").unwrap(),
+        "lo"
+    );
+    assert_eq!(
+        echo("10.231.2.1:18201".parse().unwrap(), "gw").unwrap(),
+        "gw"
+    );
+    assert_eq!(
+        echo("127.0.0.1:18202".parse().unwrap(), "ip").unwrap(),
+        "ip"
+    );
     assert_eq!(server.join().unwrap(), 3);
     let listing = nft_list(&t.cfg.nft_table);
-    assert!(listing.contains(&format!("tcp . 18201 : {} . 80", pod.ipv4.unwrap())), "{listing}");
+    assert!(
+        listing.contains(&format!("tcp . 18201 : {} . 80", pod.ipv4.unwrap())),
+        "{listing}"
+    );
     assert!(listing.contains("sctp . 18204"), "{listing}");
 
     // A second pod cannot take a host port already mapped.
     let clash = t.add_pod("hport-b", ports[..1].to_vec()).await;
-    assert!(matches!(clash, Err(NetError::PortMapping { .. })), "{clash:?}");
+    assert!(
+        matches!(clash, Err(NetError::PortMapping { .. })),
+        "{clash:?}"
+    );
     // ... and its failed setup left nothing behind, nor broke the first pod's mapping.
     assert!(t.net().configured_pods().unwrap() == vec!["hport-a".to_string()]);
     assert_eq!(t.net().allocations().unwrap().len(), 1);
@@ -93,7 +113,10 @@ async fn host_port_answers_from_loopback_and_host_address() {
 
     t.remove_pod("hport-a").await;
     let listing = nft_list(&t.cfg.nft_table);
-    assert!(!listing.contains("18201") && !listing.contains("18204"), "{listing}");
+    assert!(
+        !listing.contains("18201") && !listing.contains("18204"),
+        "{listing}"
+    );
     assert!(echo("127.0.0.1:18201".parse().unwrap(), "x").is_err());
 }
 
@@ -137,7 +160,10 @@ async fn hundred_cycles_leave_nothing_behind() {
     assert!(t.net().allocations().unwrap().is_empty());
     assert!(t.net().configured_pods().unwrap().is_empty());
     let listing = nft_list(&t.cfg.nft_table);
-    assert!(!listing.contains("18401") && !listing.contains("elements"), "{listing}");
+    assert!(
+        !listing.contains("18401") && !listing.contains("elements"),
+        "{listing}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,7 +178,9 @@ async fn restart_keeps_allocations_and_teardown_still_works() {
     assert_eq!(t.net().allocations().unwrap().len(), 6);
     assert_eq!(t.net().pod_status("restart-1").unwrap(), before[1]);
     let fresh = t.add_pod("restart-new", vec![]).await.unwrap();
-    assert!(before.iter().all(|b| b.ipv4 != fresh.ipv4 && b.ipv6 != fresh.ipv6));
+    assert!(before
+        .iter()
+        .all(|b| b.ipv4 != fresh.ipv4 && b.ipv6 != fresh.ipv6));
     for i in 0..3 {
         t.remove_pod(&format!("restart-{i}")).await;
     }
@@ -165,7 +193,11 @@ async fn racing_and_repeated_teardown_is_done_once() {
     let t = TestNet::new("race", 6, false);
     t.add_pod("race-a", vec![]).await.unwrap();
     let net = t.net();
-    let (a, b, c) = tokio::join!(net.teardown("race-a"), net.teardown("race-a"), net.teardown("race-a"));
+    let (a, b, c) = tokio::join!(
+        net.teardown("race-a"),
+        net.teardown("race-a"),
+        net.teardown("race-a")
+    );
     a.unwrap();
     b.unwrap();
     c.unwrap();
@@ -186,8 +218,14 @@ async fn racing_and_repeated_teardown_is_done_once() {
 async fn invalid_pod_ids_are_refused() {
     let t = TestNet::new("badid", 7, false);
     for id in ["", "../x", ".hidden", "a/b", &"x".repeat(129)] {
-        assert!(matches!(t.net().create_netns(id), Err(NetError::InvalidPodId(_))), "{id}");
-        assert!(matches!(t.net().teardown(id).await, Err(NetError::InvalidPodId(_))));
+        assert!(
+            matches!(t.net().create_netns(id), Err(NetError::InvalidPodId(_))),
+            "{id}"
+        );
+        assert!(matches!(
+            t.net().teardown(id).await,
+            Err(NetError::InvalidPodId(_))
+        ));
     }
 }
 
@@ -195,7 +233,11 @@ async fn invalid_pod_ids_are_refused() {
 fn host_links_on(bridge: &str) -> Vec<String> {
     let dir = format!("/sys/class/net/{bridge}/brif");
     std::fs::read_dir(dir)
-        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default()
 }
 

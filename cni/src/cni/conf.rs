@@ -48,7 +48,11 @@ impl ConfList {
         let plugins: Vec<Map<String, Value>> = match obj.get("plugins") {
             Some(Value::Array(list)) => list
                 .iter()
-                .map(|p| p.as_object().cloned().ok_or("plugin entry is not an object"))
+                .map(|p| {
+                    p.as_object()
+                        .cloned()
+                        .ok_or("plugin entry is not an object")
+                })
                 .collect::<Result<_, _>>()?,
             Some(_) => return Err("plugins is not a list".to_string()),
             None if obj.contains_key("type") => vec![obj.clone()],
@@ -142,9 +146,11 @@ mod tests {
         .unwrap();
         assert_eq!(list.plugins.len(), 2);
         assert!(list.disable_check);
-        let single =
-            ConfList::parse(Path::new("b.conf"), br#"{"cniVersion":"0.4.0","name":"n","type":"ptp"}"#)
-                .unwrap();
+        let single = ConfList::parse(
+            Path::new("b.conf"),
+            br#"{"cniVersion":"0.4.0","name":"n","type":"ptp"}"#,
+        )
+        .unwrap();
         assert_eq!(ConfList::plugin_type(&single.plugins[0]), "ptp");
         for bad in [
             &br#"{"name":"n","plugins":[{"type":"x"}]}"#[..],

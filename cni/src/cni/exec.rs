@@ -80,7 +80,12 @@ pub(crate) async fn run(
     }
     serde_json::from_slice(&output.stdout)
         .map(Some)
-        .map_err(|e| fail(format!("unparsable output ({e}): {}", lossy(&output.stdout))))
+        .map_err(|e| {
+            fail(format!(
+                "unparsable output ({e}): {}",
+                lossy(&output.stdout)
+            ))
+        })
 }
 
 /// The spec's error object (`code`, `msg`, `details`) if the plugin printed

@@ -219,13 +219,22 @@ impl CniNetwork {
         let mut out = Vec::new();
         for plugin in &list.plugins {
             let name = ConfList::plugin_type(plugin);
-            let reply = exec::run(name, "VERSION", &inv, &json!({"cniVersion": list.cni_version}))
-                .await?
-                .unwrap_or(Value::Null);
+            let reply = exec::run(
+                name,
+                "VERSION",
+                &inv,
+                &json!({"cniVersion": list.cni_version}),
+            )
+            .await?
+            .unwrap_or(Value::Null);
             let supported: Vec<String> = reply
                 .get("supportedVersions")
                 .and_then(Value::as_array)
-                .map(|v| v.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+                .map(|v| {
+                    v.iter()
+                        .filter_map(|s| s.as_str().map(String::from))
+                        .collect()
+                })
                 .unwrap_or_default();
             if !supported.contains(&list.cni_version) {
                 return Err(NetError::CniPlugin {
@@ -325,7 +334,11 @@ mod tests {
             result: None,
         };
         let with_cap = json!({"type": "portmap", "capabilities": {"portMappings": true}});
-        let c = plugin_config(&att, with_cap.as_object().unwrap(), Some(&json!({"ips": []})));
+        let c = plugin_config(
+            &att,
+            with_cap.as_object().unwrap(),
+            Some(&json!({"ips": []})),
+        );
         assert_eq!(c["name"], "net");
         assert_eq!(c["cniVersion"], "1.0.0");
         assert_eq!(c["prevResult"], json!({"ips": []}));

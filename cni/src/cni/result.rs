@@ -67,10 +67,12 @@ impl CniResult {
     pub fn pod_ips(&self) -> impl Iterator<Item = IpAddr> + '_ {
         self.ips
             .iter()
-            .filter(|ip| match ip.interface.and_then(|i| self.interfaces.get(i)) {
-                Some(iface) => iface.sandbox.as_deref().is_some_and(|s| !s.is_empty()),
-                None => true,
-            })
+            .filter(
+                |ip| match ip.interface.and_then(|i| self.interfaces.get(i)) {
+                    Some(iface) => iface.sandbox.as_deref().is_some_and(|s| !s.is_empty()),
+                    None => true,
+                },
+            )
             .map(|ip| ip.address.addr())
     }
 }
@@ -89,8 +91,10 @@ mod tests {
         assert_eq!(ips, ["10.22.0.5", "fd00::5"]);
         assert_eq!(r.routes[0].dst.to_string(), "0.0.0.0/0");
         assert_eq!(r.dns.nameservers, ["10.0.0.10"]);
-        let old: CniResult =
-            serde_json::from_str(r#"{"cniVersion":"0.4.0","ips":[{"version":"4","address":"10.1.0.2/24"}]}"#).unwrap();
+        let old: CniResult = serde_json::from_str(
+            r#"{"cniVersion":"0.4.0","ips":[{"version":"4","address":"10.1.0.2/24"}]}"#,
+        )
+        .unwrap();
         assert_eq!(old.pod_ips().count(), 1);
     }
 }

@@ -143,7 +143,11 @@ pub fn in_netns<T: Send>(netns: &Path, f: impl FnOnce() -> T + Send) -> T {
 
 /// An echo server bound in `netns` (or the host if `None`) that serves
 /// `count` connections, or gives up after 30 s.
-pub fn echo_server(netns: Option<PathBuf>, addr: SocketAddr, count: usize) -> std::thread::JoinHandle<usize> {
+pub fn echo_server(
+    netns: Option<PathBuf>,
+    addr: SocketAddr,
+    count: usize,
+) -> std::thread::JoinHandle<usize> {
     let (tx, rx) = std::sync::mpsc::channel();
     let handle = std::thread::spawn(move || {
         if let Some(ns) = netns {
@@ -159,7 +163,9 @@ pub fn echo_server(netns: Option<PathBuf>, addr: SocketAddr, count: usize) -> st
             match listener.accept() {
                 Ok((mut stream, _)) => {
                     stream.set_nonblocking(false).unwrap();
-                    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                    stream
+                        .set_read_timeout(Some(Duration::from_secs(5)))
+                        .unwrap();
                     let mut buf = [0u8; 64];
                     if let Ok(n) = stream.read(&mut buf) {
                         let _ = stream.write_all(&buf[..n]);

@@ -4,6 +4,7 @@ mod common;
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 
 use berth_cni::{NetError, PortMapping, Protocol};
 use common::*;
@@ -50,7 +51,7 @@ async fn two_pods_reach_each_other_and_the_host_over_v4_and_v6() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_port_answers_from_loopback_and_host_address() {
-    let t = TestNet::new("hport", 2, false);
+    let t = TestNet::new("hport", 2, true);
     let ports = vec![
         PortMapping {
             protocol: Protocol::Tcp,
@@ -78,20 +79,23 @@ async fn host_port_answers_from_loopback_and_host_address() {
         },
     ];
     let pod = t.add_pod("hport-a", ports.clone()).await.unwrap();
-    let server = echo_server(Some(t.netns("hport-a")), "0.0.0.0:80".parse().unwrap(), 3);
-    assert_eq!(
-        echo("127.0.0.1:18201".parse().unwrap(), "lo").unwrap(),
-        "lo"
-    );
-    assert_eq!(
-        echo("10.231.2.1:18201".parse().unwrap(), "gw").unwrap(),
-        "gw"
-    );
-    assert_eq!(
-        echo("127.0.0.1:18202".parse().unwrap(), "ip").unwrap(),
-        "ip"
-    );
-    assert_eq!(server.join().unwrap(), 3);
+    let peer = t.add_pod("hport-p", vec![]).await.unwrap();
+    let server = echo_server(Some(t.netns("hport-a")), "[::]:80".parse().unwrap(), 5);
+    for (addr, msg) in [
+        ("127.0.0.1:18201", "lo"),
+        ("10.231.2.1:18201", "gw"),
+        ("[fd00:bee:2::1]:18201", "gw6"),
+        ("127.0.0.1:18202", "ip"),
+    ] {
+        assert_eq!(echo(addr.parse().unwrap(), msg).unwrap(), msg, "{addr}");
+    }
+    // Another pod reaches the hostPort through the host's address; the
+    // reply comes back through the host thanks to the DNAT masquerade.
+    let from_pod = in_netns(&t.netns("hport-p"), || {
+        echo("10.231.2.1:18201".parse().unwrap(), "pod")
+    });
+    assert_eq!(from_pod.unwrap(), "pod", "from pod {:?}", peer.ipv4);
+    assert_eq!(server.join().unwrap(), 5);
     let listing = nft_list(&t.cfg.nft_table);
     assert!(
         listing.contains(&format!("tcp . 18201 : {} . 80", pod.ipv4.unwrap())),
@@ -106,12 +110,15 @@ async fn host_port_answers_from_loopback_and_host_address() {
         "{clash:?}"
     );
     // ... and its failed setup left nothing behind, nor broke the first pod's mapping.
-    assert!(t.net().configured_pods().unwrap() == vec!["hport-a".to_string()]);
-    assert_eq!(t.net().allocations().unwrap().len(), 1);
+    let mut pods = t.net().configured_pods().unwrap();
+    pods.sort();
+    assert_eq!(pods, ["hport-a", "hport-p"]);
+    assert_eq!(t.net().allocations().unwrap().len(), 4);
     t.net().remove_netns("hport-b").unwrap();
     assert!(nft_list(&t.cfg.nft_table).contains("tcp . 18201"));
 
     t.remove_pod("hport-a").await;
+    t.remove_pod("hport-p").await;
     let listing = nft_list(&t.cfg.nft_table);
     assert!(
         !listing.contains("18201") && !listing.contains("18204"),
@@ -226,6 +233,116 @@ async fn invalid_pod_ids_are_refused() {
             t.net().teardown(id).await,
             Err(NetError::InvalidPodId(_))
         ));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn egress_is_masqueraded_to_the_host_address() {
+    let t = TestNet::new("masq", 8, false);
+    let pod = t.add_pod("masq-a", vec![]).await.unwrap();
+    // An "outside" namespace on a point-to-point link with the host.
+    let outside = Outside::new("masq", "10.231.208");
+    let server = outside.peer_reporter(18801);
+    let seen = in_netns(&t.netns("masq-a"), || {
+        echo("10.231.208.2:18801".parse().unwrap(), "?")
+    })
+    .unwrap();
+    assert_eq!(server.join().unwrap(), 1);
+    assert_eq!(
+        seen, "10.231.208.1",
+        "pod {:?} was not masqueraded",
+        pod.ipv4
+    );
+    t.remove_pod("masq-a").await;
+}
+
+/// A namespace `<prefix>.2/30` reached from the host over a veth
+/// (`<prefix>.1/30` on the host side); removed on drop.
+struct Outside {
+    dir: tempfile::TempDir,
+    host_if: String,
+}
+
+impl Outside {
+    fn new(tag: &str, prefix: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ns");
+        std::fs::write(&path, "").unwrap();
+        let host_if = format!("bo-{tag}");
+        let out = Outside { dir, host_if };
+        let ns = out.path();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+                nix::mount::mount(
+                    Some("/proc/thread-self/ns/net"),
+                    &ns,
+                    None::<&str>,
+                    nix::mount::MsFlags::MS_BIND,
+                    None::<&str>,
+                )
+                .unwrap();
+            })
+            .join()
+            .unwrap()
+        });
+        let ip = |args: &[&str]| {
+            let ok = std::process::Command::new("ip")
+                .args(args)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "ip {args:?}");
+        };
+        let ns = ns.to_str().unwrap();
+        let host_if = out.host_if.as_str();
+        ip(&[
+            "link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", ns,
+        ]);
+        ip(&["addr", "add", &format!("{prefix}.1/30"), "dev", host_if]);
+        ip(&["link", "set", host_if, "up"]);
+        in_netns(Path::new(ns), || {
+            ip(&["addr", "add", &format!("{prefix}.2/30"), "dev", "eth0"]);
+            ip(&["link", "set", "eth0", "up"]);
+            ip(&["link", "set", "lo", "up"]);
+        });
+        out
+    }
+
+    fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("ns")
+    }
+
+    /// Serves one connection on `port`, answering with the peer's address.
+    fn peer_reporter(&self, port: u16) -> std::thread::JoinHandle<usize> {
+        use std::io::Write;
+        let ns = self.path();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let handle = std::thread::spawn(move || {
+            let file = std::fs::File::open(ns).unwrap();
+            nix::sched::setns(
+                std::os::fd::AsFd::as_fd(&file),
+                nix::sched::CloneFlags::CLONE_NEWNET,
+            )
+            .unwrap();
+            let listener = std::net::TcpListener::bind(("0.0.0.0", port)).unwrap();
+            tx.send(()).unwrap();
+            let (mut stream, peer) = listener.accept().unwrap();
+            stream.write_all(peer.ip().to_string().as_bytes()).unwrap();
+            1
+        });
+        rx.recv().unwrap();
+        handle
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.host_if])
+            .stderr(std::process::Stdio::null())
+            .status();
+        let _ = nix::mount::umount2(&self.path(), nix::mount::MntFlags::MNT_DETACH);
     }
 }
 

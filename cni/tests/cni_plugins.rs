@@ -68,7 +68,7 @@ impl CniEnv {
                 bin_dirs: vec![self.bin_dir.clone(), PathBuf::from(DEBIAN_PLUGINS)],
             },
             state_dir: self.dir.path().join("state"),
-            netns_dir: self.dir.path().join("netns"),
+            netns_dir: self.netns_dir(),
             plugin_timeout: timeout,
             ..NetworkConfig::default()
         }
@@ -120,6 +120,10 @@ impl CniEnv {
             .collect()
     }
 
+    fn netns_dir(&self) -> PathBuf {
+        self.dir.path().join("netns")
+    }
+
     /// Addresses host-local has handed out.
     fn ipam_allocations(&self) -> usize {
         walk_files(&self.ipam_dir)
@@ -142,6 +146,20 @@ fn bridge_ports(bridge: &str) -> String {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+impl Drop for CniEnv {
+    /// Unpins namespaces a failed test left behind (their plugins' state
+    /// lives in the test's private namespace and goes with it).
+    fn drop(&mut self) {
+        for e in std::fs::read_dir(self.netns_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = nix::mount::umount2(&e.path(), nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
 }
 
 fn walk_files(dir: &Path) -> Vec<PathBuf> {
@@ -177,6 +195,7 @@ fn debian_plugin_chain_connects_pods_maps_ports_and_cleans_up() {
     env.write_conflist(
         "10-berth.conflist",
         &[
+            serde_json::json!({"type": "loopback"}),
             serde_json::json!({"type": "portmap", "capabilities": {"portMappings": true}}),
             serde_json::json!({"type": "firewall", "backend": "iptables"}),
             serde_json::json!({"type": "tuning", "sysctl": {"net.core.somaxconn": "512"}}),
@@ -186,7 +205,7 @@ fn debian_plugin_chain_connects_pods_maps_ports_and_cleans_up() {
         let net = Network::new(env.config(Duration::from_secs(30))).unwrap();
         net.status().unwrap();
         let versions = net.plugin_versions().await.unwrap();
-        assert_eq!(versions.len(), 4);
+        assert_eq!(versions.len(), 5);
 
         let ports = vec![PortMapping {
             protocol: Protocol::Tcp,

@@ -63,7 +63,8 @@ pub struct CniDns {
 
 impl CniResult {
     /// Addresses assigned inside the pod: those whose interface has a
-    /// sandbox, or every address when the result names no interfaces.
+    /// sandbox (or that name no interface), leaving out loopback addresses
+    /// (the `loopback` plugin reports `lo`'s).
     pub fn pod_ips(&self) -> impl Iterator<Item = IpAddr> + '_ {
         self.ips
             .iter()
@@ -74,6 +75,7 @@ impl CniResult {
                 },
             )
             .map(|ip| ip.address.addr())
+            .filter(|addr| !addr.is_loopback())
     }
 }
 
@@ -96,5 +98,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(old.pod_ips().count(), 1);
+        let lo: CniResult = serde_json::from_str(
+            r#"{"interfaces":[{"name":"lo","sandbox":"/x"}],"ips":[{"interface":0,"address":"127.0.0.1/8"},{"interface":0,"address":"::1/128"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(lo.pod_ips().count(), 0);
     }
 }

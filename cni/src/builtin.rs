@@ -203,6 +203,20 @@ impl Builtin {
         Ok(all)
     }
 
+    /// Frees every address whose owner `keep` rejects; returns how many.
+    pub fn release_unowned(&self, keep: &dyn Fn(&str) -> bool) -> Result<usize, NetError> {
+        let mut released = 0;
+        for pool in std::iter::once(&self.pool4).chain(self.pool6.as_ref()) {
+            for (ip, owner) in pool.allocations()? {
+                if !keep(&owner) {
+                    pool.release(ip, &owner)?;
+                    released += 1;
+                }
+            }
+        }
+        Ok(released)
+    }
+
     /// Deletes the bridge and the nftables table.
     pub async fn destroy(&self) -> Result<(), NetError> {
         let nft = self.nft.clone();

@@ -27,6 +27,7 @@ mod stats;
 mod sysctl;
 mod types;
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -64,6 +65,7 @@ impl Network {
         std::fs::create_dir_all(&cfg.state_dir)
             .map_err(|e| NetError::io("create state dir", &cfg.state_dir, e))?;
         let records = Records::open(&cfg.state_dir)?;
+        netns::prepare_dir(&cfg.netns_dir)?;
         let backend = match &cfg.mode {
             NetworkMode::Builtin => Backend::Builtin(Builtin::new(&cfg)?),
             NetworkMode::Cni { conf_dir, bin_dirs } => Backend::Cni(cni::CniNetwork::new(
@@ -172,7 +174,13 @@ impl Network {
         validate_pod_id(pod_id)?;
         match &self.backend {
             Backend::Builtin(b) => stats::from_host_veth(&b.host_veth_name(pod_id), pod_id),
-            Backend::Cni(_) => stats::from_netns(&self.netns_path(pod_id)?, pod_id),
+            Backend::Cni(_) => {
+                let netns = self.netns_path(pod_id)?;
+                if !netns::is_pinned(&netns) {
+                    return Err(NetError::NotConfigured(pod_id.to_string()));
+                }
+                stats::from_netns(&netns, pod_id)
+            }
         }
     }
 
@@ -208,14 +216,55 @@ impl Network {
         }
     }
 
-    /// Removes the bridge and the nftables table (uninstall, tests). Pods
-    /// should be torn down first.
+    /// Removes the bridge and the nftables table, and unmounts the
+    /// namespace directory (uninstall, tests). Pods should be torn down and
+    /// their namespaces removed first.
     pub async fn destroy(&self) -> Result<(), NetError> {
-        match &self.backend {
-            Backend::Builtin(b) => b.destroy().await,
-            Backend::Cni(_) => Ok(()),
+        if let Backend::Builtin(b) = &self.backend {
+            b.destroy().await?;
         }
+        netns::release_dir(&self.cfg.netns_dir)
     }
+
+    /// Reconciles with the pods berthd knows (call at startup, before
+    /// serving): tears down networks and removes namespaces of pods not in
+    /// `live`, and frees addresses whose owner is not live (left by a crash
+    /// between allocation and recording).
+    pub async fn gc(&self, live: &HashSet<String>) -> Result<GcReport, NetError> {
+        let mut report = GcReport::default();
+        for pod in self.records.pod_ids()? {
+            if !live.contains(&pod) {
+                self.teardown(&pod).await?;
+                report.torn_down.push(pod);
+            }
+        }
+        let entries = std::fs::read_dir(&self.cfg.netns_dir)
+            .map_err(|e| NetError::io("list netns dir", &self.cfg.netns_dir, e))?;
+        for entry in entries.flatten() {
+            let Some(pod) = entry.file_name().to_str().map(String::from) else {
+                continue;
+            };
+            if !live.contains(&pod) && validate_pod_id(&pod).is_ok() {
+                self.remove_netns(&pod)?;
+                report.netns_removed.push(pod);
+            }
+        }
+        if let Backend::Builtin(b) = &self.backend {
+            report.addresses_released = b.release_unowned(&|owner| live.contains(owner))?;
+        }
+        Ok(report)
+    }
+}
+
+/// What [`Network::gc`] cleaned up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// Pods whose network was torn down.
+    pub torn_down: Vec<String>,
+    /// Pods whose namespace was removed.
+    pub netns_removed: Vec<String>,
+    /// Addresses freed that no live pod owned.
+    pub addresses_released: usize,
 }
 
 /// Pod ids become file names and hash keys: 1-128 characters of

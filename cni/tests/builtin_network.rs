@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
-use berth_cni::{NetError, PortMapping, Protocol};
+use berth_cni::{NetError, Network, PortMapping, Protocol};
 use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -344,6 +344,57 @@ impl Drop for Outside {
             .status();
         let _ = nix::mount::umount2(&self.path(), nix::mount::MntFlags::MNT_DETACH);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_after_restart_removes_what_no_live_pod_owns() {
+    let mut t = TestNet::new("gc", 9, false);
+    for pod in ["gc-live", "gc-dead1", "gc-dead2"] {
+        t.add_pod(pod, vec![]).await.unwrap();
+    }
+    // A namespace whose setup never happened, and an address claimed by a
+    // pod whose record never got written (a crash in between).
+    t.net().create_netns("gc-orphan").unwrap();
+    let ghost = t.cfg.state_dir.join("ipam/10.231.9.0_24/10.231.9.250");
+    std::fs::write(&ghost, "gc-ghost").unwrap();
+    t.reopen();
+    let live = ["gc-live".to_string()].into_iter().collect();
+    let mut report = t.net().gc(&live).await.unwrap();
+    report.torn_down.sort();
+    report.netns_removed.sort();
+    assert_eq!(report.torn_down, ["gc-dead1", "gc-dead2"]);
+    assert_eq!(report.netns_removed, ["gc-dead1", "gc-dead2", "gc-orphan"]);
+    assert_eq!(report.addresses_released, 1);
+    let owners: Vec<String> = t
+        .net()
+        .allocations()
+        .unwrap()
+        .into_iter()
+        .map(|(_, o)| o)
+        .collect();
+    assert_eq!(owners, ["gc-live"]);
+    assert_eq!(host_links_on(&t.cfg.bridge).len(), 1);
+    t.remove_pod("gc-live").await;
+}
+
+#[tokio::test]
+async fn netns_dir_is_a_shared_mount() {
+    let t = TestNet::new("shared", 10, false);
+    let dir = t.cfg.netns_dir.canonicalize().unwrap();
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let line = info
+        .lines()
+        .find(|l| l.split(' ').nth(4) == dir.to_str())
+        .expect("netns dir is a mount point");
+    assert!(line.contains(" shared:"), "{line}");
+    // Re-opening does not stack another bind mount.
+    drop(Network::new(t.cfg.clone()).unwrap());
+    let count = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.split(' ').nth(4) == dir.to_str())
+        .count();
+    assert_eq!(count, 1);
 }
 
 /// Links enslaved to `bridge`.

@@ -149,16 +149,11 @@ fn bridge_ports(bridge: &str) -> String {
 }
 
 impl Drop for CniEnv {
-    /// Unpins namespaces a failed test left behind (their plugins' state
-    /// lives in the test's private namespace and goes with it).
+    /// Unpins namespaces a failed test left behind, and the netns dir (the
+    /// plugins' own state lives in the test's private namespace and goes
+    /// with it).
     fn drop(&mut self) {
-        for e in std::fs::read_dir(self.netns_dir())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let _ = nix::mount::umount2(&e.path(), nix::mount::MntFlags::MNT_DETACH);
-        }
+        unpin_all(&self.netns_dir());
     }
 }
 

@@ -103,20 +103,14 @@ impl Drop for TestNet {
                         .build()
                         .unwrap();
                     rt.block_on(async {
-                        for pod in net.configured_pods().unwrap_or_default() {
-                            let _ = net.teardown(&pod).await;
-                        }
+                        let _ = net.gc(&Default::default()).await;
                         let _ = net.destroy().await;
                     });
                 });
             });
         }
-        if let Ok(entries) = std::fs::read_dir(&self.cfg.netns_dir) {
-            for e in entries.flatten() {
-                let _ = nix::mount::umount2(&e.path(), nix::mount::MntFlags::MNT_DETACH);
-            }
-        }
         // Fallbacks in case the Network could not be opened or destroyed.
+        unpin_all(&self.cfg.netns_dir);
         let _ = std::process::Command::new("nft")
             .args(["delete", "table", "inet", &self.cfg.nft_table])
             .stderr(std::process::Stdio::null())
@@ -126,6 +120,15 @@ impl Drop for TestNet {
             .stderr(std::process::Stdio::null())
             .status();
     }
+}
+
+/// Unmounts every namespace pinned in `dir`, then `dir` itself.
+pub fn unpin_all(dir: &Path) {
+    use nix::mount::{umount2, MntFlags};
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let _ = umount2(&e.path(), MntFlags::MNT_DETACH);
+    }
+    let _ = umount2(dir, MntFlags::MNT_DETACH);
 }
 
 /// Runs `f` on a thread inside the namespace at `netns`.

@@ -7,7 +7,12 @@ use std::path::PathBuf;
 pub enum NetError {
     /// A configuration field has a value the network cannot work with.
     #[error("invalid network config field {field}: {reason}")]
-    InvalidConfig { field: &'static str, reason: String },
+    InvalidConfig {
+        /// The field's name.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
 
     /// A pod id that cannot be used as a file name or interface key.
     #[error("invalid pod id {0:?}: use 1-128 characters of [A-Za-z0-9_.-], not starting with '.'")]
@@ -16,8 +21,11 @@ pub enum NetError {
     /// A filesystem operation on a state, lock or namespace file failed.
     #[error("{op} {path}: {source}")]
     Io {
+        /// What was being done.
         op: &'static str,
+        /// The file or directory.
         path: PathBuf,
+        /// The OS error.
         #[source]
         source: std::io::Error,
     },
@@ -25,8 +33,11 @@ pub enum NetError {
     /// A system call on a network namespace failed.
     #[error("{op} for network namespace {path}: {source}")]
     Netns {
+        /// The failing step.
         op: &'static str,
+        /// The namespace (or namespace directory) path.
         path: PathBuf,
+        /// The errno.
         #[source]
         source: nix::Error,
     },
@@ -34,8 +45,11 @@ pub enum NetError {
     /// A netlink request was refused by the kernel.
     #[error("netlink {op} on {target}: {source}")]
     Netlink {
+        /// The request.
         op: &'static str,
+        /// The link, address or route concerned.
         target: String,
+        /// The kernel's answer.
         #[source]
         source: rtnetlink::Error,
     },
@@ -43,7 +57,9 @@ pub enum NetError {
     /// A netlink socket could not be opened or driven.
     #[error("netlink socket for {target}: {source}")]
     NetlinkSocket {
+        /// The namespace the socket was for.
         target: String,
+        /// The OS error.
         #[source]
         source: std::io::Error,
     },
@@ -54,11 +70,19 @@ pub enum NetError {
 
     /// The subnet has no free address left.
     #[error("address pool {subnet} is exhausted")]
-    PoolExhausted { subnet: String },
+    PoolExhausted {
+        /// The exhausted subnet.
+        subnet: String,
+    },
 
     /// A state file could not be parsed.
     #[error("corrupt state file {path}: {reason}")]
-    CorruptState { path: PathBuf, reason: String },
+    CorruptState {
+        /// The file.
+        path: PathBuf,
+        /// Why it could not be used.
+        reason: String,
+    },
 
     /// The pod already has a network configured.
     #[error("pod {0} already has a network configured")]
@@ -70,16 +94,28 @@ pub enum NetError {
 
     /// A host port mapping conflicts with another pod's or is malformed.
     #[error("host port mapping {mapping}: {reason}")]
-    PortMapping { mapping: String, reason: String },
+    PortMapping {
+        /// The mapping(s), as `host:port->port/proto`.
+        mapping: String,
+        /// What is wrong.
+        reason: String,
+    },
 
     /// The `nft` tool failed to apply a ruleset change.
     #[error("nftables table {table}: {reason}")]
-    Nftables { table: String, reason: String },
+    Nftables {
+        /// berth's table.
+        table: String,
+        /// nft's complaint.
+        reason: String,
+    },
 
     /// A kernel setting could not be written.
     #[error("sysctl {path}: {source}")]
     Sysctl {
+        /// The `/proc/sys` file.
         path: String,
+        /// The OS error.
         #[source]
         source: std::io::Error,
     },
@@ -91,8 +127,11 @@ pub enum NetError {
     /// A CNI plugin failed, timed out or returned something unusable.
     #[error("cni plugin {plugin} ({command}): {reason}")]
     CniPlugin {
+        /// The plugin's `type`.
         plugin: String,
+        /// `ADD`, `DEL`, `CHECK` or `VERSION`.
         command: &'static str,
+        /// The plugin's error message, or why its output was unusable.
         reason: String,
     },
 

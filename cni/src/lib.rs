@@ -8,9 +8,14 @@
 //! (RemovePodSandbox). [`Network::stats`] serves PodSandboxStats and
 //! [`Network::status`] the runtime's NetworkReady condition.
 //!
+//! The async methods must run on a tokio runtime with its IO driver
+//! enabled (netlink sockets are registered with it).
+//!
 //! Every resource of a pod is recorded on disk under the state directory
 //! before it is created, so teardown undoes exactly what setup did, also
 //! after a berthd restart.
+
+#![warn(missing_docs)]
 
 mod builtin;
 pub mod cni;

@@ -9,8 +9,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
+    /// TCP.
     Tcp,
+    /// UDP.
     Udp,
+    /// SCTP.
     Sctp,
 }
 
@@ -29,8 +32,11 @@ impl Protocol {
 /// `container_port`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortMapping {
+    /// Transport protocol.
     pub protocol: Protocol,
+    /// Port inside the pod.
     pub container_port: u16,
+    /// Port on the host.
     pub host_port: u16,
     /// Host address to match; `None` (or an unspecified address) means every
     /// local address.
@@ -96,14 +102,23 @@ impl PodNetworkStatus {
 /// Counters of the pod's `eth0`, seen from inside the pod.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NetStats {
+    /// The interface counted (`eth0`).
     pub interface: &'static str,
+    /// Bytes received by the pod.
     pub rx_bytes: u64,
+    /// Bytes sent by the pod.
     pub tx_bytes: u64,
+    /// Packets received by the pod.
     pub rx_packets: u64,
+    /// Packets sent by the pod.
     pub tx_packets: u64,
+    /// Receive errors.
     pub rx_errors: u64,
+    /// Transmit errors.
     pub tx_errors: u64,
+    /// Packets dropped on receive.
     pub rx_dropped: u64,
+    /// Packets dropped on transmit.
     pub tx_dropped: u64,
 }
 

@@ -31,11 +31,17 @@ use exec::Invocation;
 /// What DEL and CHECK need to undo or verify an ADD.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CniAttachment {
+    /// The network's name.
     pub network: String,
+    /// The `cniVersion` the plugins were called with.
     pub cni_version: String,
+    /// Whether the network disables CHECK.
     pub disable_check: bool,
+    /// The plugin configs ADD used, in order.
     pub plugins: Vec<Map<String, Value>>,
+    /// `CNI_NETNS`.
     pub netns: String,
+    /// `CNI_ARGS`.
     pub args: String,
     /// Capability arguments offered to plugins (`portMappings`).
     pub runtime_config: Map<String, Value>,

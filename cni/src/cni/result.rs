@@ -9,21 +9,29 @@ use serde::{Deserialize, Serialize};
 /// A plugin chain's result.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CniResult {
+    /// The result's version.
     #[serde(rename = "cniVersion", default)]
     pub cni_version: String,
+    /// Interfaces created or configured.
     #[serde(default)]
     pub interfaces: Vec<CniInterface>,
+    /// Addresses assigned.
     #[serde(default)]
     pub ips: Vec<CniIp>,
+    /// Routes installed in the pod.
     #[serde(default)]
     pub routes: Vec<CniRoute>,
+    /// DNS settings for the pod.
     #[serde(default)]
     pub dns: CniDns,
 }
 
+/// An interface in a result.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CniInterface {
+    /// Interface name.
     pub name: String,
+    /// Hardware address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<String>,
     /// The namespace path for interfaces inside the pod; absent on the host.
@@ -31,10 +39,12 @@ pub struct CniInterface {
     pub sandbox: Option<String>,
 }
 
+/// An address in a result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CniIp {
     /// Address with prefix length, e.g. `10.1.0.5/16`.
     pub address: IpNet,
+    /// Default gateway for this address's subnet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<IpAddr>,
     /// Index into `interfaces`.
@@ -42,21 +52,29 @@ pub struct CniIp {
     pub interface: Option<usize>,
 }
 
+/// A route in a result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CniRoute {
+    /// Destination.
     pub dst: IpNet,
+    /// Next hop; absent means the interface's gateway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gw: Option<IpAddr>,
 }
 
+/// DNS settings in a result.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CniDns {
+    /// Name server addresses.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nameservers: Vec<String>,
+    /// Local domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
+    /// Search domains.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub search: Vec<String>,
+    /// Resolver options.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub options: Vec<String>,
 }

@@ -287,3 +287,31 @@ fn validate_pod_id(id: &str) -> Result<(), NetError> {
         Err(NetError::InvalidPodId(id.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// berthd shares one `Network` across tasks and spawns its futures.
+    #[allow(dead_code)]
+    fn network_and_its_futures_can_cross_threads(net: &Network, req: &PodNetworkRequest) {
+        assert_send_sync::<Network>();
+        assert_send(&net.setup(req));
+        assert_send(&net.teardown("pod"));
+        assert_send(&net.check("pod"));
+        assert_send(&net.gc(&HashSet::new()));
+    }
+
+    #[test]
+    fn pod_ids_are_validated() {
+        for ok in ["a", "0123abcdef", "pod_1.x-y", &"x".repeat(128)] {
+            assert!(validate_pod_id(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".", "..", ".x", "a/b", "a b", "é", &"x".repeat(129)] {
+            assert!(validate_pod_id(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -96,6 +96,16 @@ async fn host_port_answers_from_loopback_and_host_address() {
     });
     assert_eq!(from_pod.unwrap(), "pod", "from pod {:?}", peer.ipv4);
     assert_eq!(server.join().unwrap(), 5);
+    // UDP through the same maps, from the host's loopback.
+    let udp = udp_echo_once(t.netns("hport-a"), 53);
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    sock.send_to(b"dgram", "127.0.0.1:18203").unwrap();
+    let mut buf = [0u8; 16];
+    let n = sock.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"dgram");
+    udp.join().unwrap();
     let listing = nft_list(&t.cfg.nft_table);
     assert!(
         listing.contains(&format!("tcp . 18201 : {} . 80", pod.ipv4.unwrap())),
@@ -395,6 +405,28 @@ async fn netns_dir_is_a_shared_mount() {
         .filter(|l| l.split(' ').nth(4) == dir.to_str())
         .count();
     assert_eq!(count, 1);
+}
+
+/// Echoes one UDP datagram on `port` inside `netns`.
+fn udp_echo_once(netns: std::path::PathBuf, port: u16) -> std::thread::JoinHandle<()> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let file = std::fs::File::open(netns).unwrap();
+        nix::sched::setns(
+            std::os::fd::AsFd::as_fd(&file),
+            nix::sched::CloneFlags::CLONE_NEWNET,
+        )
+        .unwrap();
+        let sock = std::net::UdpSocket::bind(("0.0.0.0", port)).unwrap();
+        sock.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        tx.send(()).unwrap();
+        let mut buf = [0u8; 64];
+        let (n, peer) = sock.recv_from(&mut buf).unwrap();
+        sock.send_to(&buf[..n], peer).unwrap();
+    });
+    rx.recv().unwrap();
+    handle
 }
 
 /// Links enslaved to `bridge`.

@@ -163,7 +163,9 @@ impl Builtin {
     }
 
     /// Undoes everything in `record`; every step tolerates its resource
-    /// being gone already. The record file is removed last.
+    /// being gone already. The record file is removed last. Once this
+    /// returns the pod has no connectivity and its addresses may be reused;
+    /// its detached veth disappears with its namespace.
     pub async fn teardown(&self, records: &Records, record: &PodRecord) -> Result<(), NetError> {
         let target = PodTarget {
             ipv4: record.ipv4,
@@ -172,8 +174,11 @@ impl Builtin {
         let nft = self.nft.clone();
         let mappings = record.port_mappings.clone();
         run_blocking(move || nft.remove_pod(target, &mappings)).await?;
+        // Detached, not deleted: the veth pair dies with the pod's
+        // namespace (remove_netns), in the kernel's batched namespace
+        // cleanup, instead of costing this call an unregister.
         if let Some(veth) = &record.host_veth {
-            Netlink::host()?.delete_link(veth).await?;
+            Netlink::host()?.detach_link(veth).await?;
         }
         if let Some(ip) = record.ipv4 {
             self.pool4.release(ip.into(), &record.pod_id)?;

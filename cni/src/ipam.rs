@@ -109,8 +109,9 @@ impl Pool {
         let path = self.dir.join(ip.to_string());
         match OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(mut f) => {
+                // No fsync: allocations must outlive berthd, not the
+                // machine (a reboot takes every pod namespace with it).
                 f.write_all(pod_id.as_bytes())
-                    .and_then(|()| f.sync_data())
                     .map_err(|e| NetError::io("write address owner", &path, e))?;
                 Ok(true)
             }

@@ -151,12 +151,31 @@ impl Netlink {
             .controller(bridge_index)
             .up()
             .build();
-        self.handle
-            .link()
-            .add(msg)
-            .execute()
-            .await
-            .map_err(|e| nl_err("create veth", host_name, e))
+        match self.handle.link().add(msg.clone()).execute().await {
+            // A detached veth left by an earlier teardown of this pod whose
+            // namespace still exists: replace it.
+            Err(e) if netlink_errno(&e) == Some(libc::EEXIST) => {
+                self.delete_link(host_name).await?;
+                self.handle.link().add(msg).execute().await
+            }
+            other => other,
+        }
+        .map_err(|e| nl_err("create veth", host_name, e))
+    }
+
+    /// Takes the link `name` off its bridge and down; a missing link is
+    /// fine. Much cheaper than deleting it: unregistering a veth whose peer
+    /// lives in another namespace waits for RCU grace periods (tens of ms).
+    pub async fn detach_link(&self, name: &str) -> Result<(), NetError> {
+        let Some(index) = self.link_index(name).await? else {
+            return Ok(());
+        };
+        let msg = LinkUnspec::new_with_index(index)
+            .nocontroller()
+            .down()
+            .build();
+        ignore_errno(self.handle.link().set(msg).execute().await, libc::ENODEV)
+            .map_err(|e| nl_err("detach link", name, e))
     }
 
     /// Deletes the link `name`; a missing link is fine.

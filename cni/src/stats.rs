@@ -14,12 +14,13 @@ use crate::types::{NetStats, POD_IFNAME};
 
 /// Counters of the pod's `eth0`, from the host end `host_veth`.
 pub(crate) fn from_host_veth(host_veth: &str, pod_id: &str) -> Result<NetStats, NetError> {
-    let dir = Path::new("/sys/class/net")
-        .join(host_veth)
-        .join("statistics");
-    if !dir.exists() {
+    let link = Path::new("/sys/class/net").join(host_veth);
+    // Teardown detaches the veth from the bridge before the namespace (and
+    // so the veth) goes away: only an attached veth is a configured pod.
+    if !link.join("master").exists() {
         return Err(NetError::NotConfigured(pod_id.to_string()));
     }
+    let dir = link.join("statistics");
     let read = |name: &str| -> Result<u64, NetError> {
         let path = dir.join(name);
         let text =

@@ -210,3 +210,16 @@ pub fn nft_list(table: &str) -> String {
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Polls `cond` every 20 ms until it holds or 30 s pass (for work the
+/// kernel finishes asynchronously, like namespace cleanup).
+pub fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}

@@ -419,6 +419,54 @@ async fn netns_dir_is_a_shared_mount() {
     assert_eq!(count, 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_interface_has_mtu_addresses_routes_and_no_dad() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = test_config("iface", 12, true, dir.path());
+    cfg.mtu = 1400;
+    let t = TestNet::with_config(cfg, dir);
+    let pod = t.add_pod("iface-a", vec![]).await.unwrap();
+    let run = |args: &[&str]| -> String {
+        let out = std::process::Command::new("ip")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ip {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let (link, addrs, routes4, routes6, dad, lo) = in_netns(&t.netns("iface-a"), || {
+        (
+            run(&["-o", "link", "show", "eth0"]),
+            run(&["-o", "addr", "show", "dev", "eth0"]),
+            run(&["-4", "route", "show", "default"]),
+            run(&["-6", "route", "show", "default"]),
+            std::fs::read_to_string("/proc/sys/net/ipv6/conf/eth0/accept_dad").unwrap(),
+            run(&["-o", "link", "show", "lo"]),
+        )
+    });
+    assert!(
+        link.contains("mtu 1400") && link.contains("state UP"),
+        "{link}"
+    );
+    assert!(lo.contains("UP"), "{lo}");
+    assert!(
+        addrs.contains(&format!("{}/24", pod.ipv4.unwrap())),
+        "{addrs}"
+    );
+    assert!(
+        addrs.contains(&format!("{}/64", pod.ipv6.unwrap())),
+        "{addrs}"
+    );
+    assert!(!addrs.contains("tentative"), "{addrs}");
+    assert!(routes4.contains("via 10.231.12.1"), "{routes4}");
+    assert!(routes6.contains("via fd00:bee:12::1"), "{routes6}");
+    assert_eq!(dad.trim(), "0");
+    let bridge_mtu =
+        std::fs::read_to_string(format!("/sys/class/net/{}/mtu", t.cfg.bridge)).unwrap();
+    assert_eq!(bridge_mtu.trim(), "1400");
+    t.remove_pod("iface-a").await;
+}
+
 /// Echoes one UDP datagram on `port` inside `netns`.
 fn udp_echo_once(netns: std::path::PathBuf, port: u16) -> std::thread::JoinHandle<()> {
     let (tx, rx) = std::sync::mpsc::channel();

@@ -199,7 +199,8 @@ impl CniNetwork {
         let Some(att) = &record.cni else {
             return Err(NetError::NotConfigured(record.pod_id.clone()));
         };
-        if att.disable_check {
+        // CHECK exists since CNI 0.4.0; older networks cannot be checked.
+        if att.disable_check || version_tuple(&att.cni_version) < (0, 4, 0) {
             return Ok(());
         }
         let inv = self.invocation(&record.pod_id, att);
@@ -286,6 +287,13 @@ fn plugin_config(att: &CniAttachment, plugin: &Map<String, Value>, prev: Option<
     Value::Object(config)
 }
 
+/// `"1.0.0"` as `(1, 0, 0)`; missing or bad parts count as 0.
+fn version_tuple(version: &str) -> (u32, u32, u32) {
+    let mut parts = version.split('.').map(|p| p.parse().unwrap_or(0));
+    let mut next = || parts.next().unwrap_or(0);
+    (next(), next(), next())
+}
+
 /// `CNI_ARGS` with the Kubernetes pod identity.
 fn cni_args(req: &PodNetworkRequest) -> String {
     format!(
@@ -321,6 +329,14 @@ fn runtime_config(mappings: &[PortMapping]) -> Map<String, Value> {
 mod tests {
     use super::*;
     use crate::types::Protocol;
+
+    #[test]
+    fn versions_compare_numerically() {
+        assert!(version_tuple("0.3.1") < (0, 4, 0));
+        assert!(version_tuple("0.10.0") > (0, 4, 0));
+        assert_eq!(version_tuple("1.0.0"), (1, 0, 0));
+        assert_eq!(version_tuple("junk"), (0, 0, 0));
+    }
 
     #[test]
     fn plugin_config_injects_name_version_prev_and_declared_capabilities() {

@@ -65,8 +65,11 @@ impl Network {
     /// and, in built-in mode, the bridge, forwarding sysctls and the nftables
     /// table. Existing allocations and pod records are kept, so re-opening
     /// after a restart continues where the previous daemon stopped.
-    pub fn new(cfg: NetworkConfig) -> Result<Self, NetError> {
+    pub fn new(mut cfg: NetworkConfig) -> Result<Self, NetError> {
         cfg.validate()?;
+        // "10.88.0.5/16" means the subnet 10.88.0.0/16.
+        cfg.subnet_v4 = cfg.subnet_v4.trunc();
+        cfg.subnet_v6 = cfg.subnet_v6.map(|v6| v6.trunc());
         std::fs::create_dir_all(&cfg.state_dir)
             .map_err(|e| NetError::io("create state dir", &cfg.state_dir, e))?;
         let records = Records::open(&cfg.state_dir)?;

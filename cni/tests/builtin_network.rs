@@ -244,6 +244,19 @@ async fn racing_and_repeated_teardown_is_done_once() {
 }
 
 #[tokio::test]
+async fn subnets_given_with_host_bits_are_normalised() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = test_config("norm", 13, true, dir.path());
+    cfg.subnet_v4 = "10.231.13.77/24".parse().unwrap();
+    cfg.subnet_v6 = Some("fd00:bee:13::77/64".parse().unwrap());
+    let t = TestNet::with_config(cfg, dir);
+    assert_eq!(t.net().config().subnet_v4.to_string(), "10.231.13.0/24");
+    let pod = t.add_pod("norm-a", vec![]).await.unwrap();
+    assert_eq!(pod.ipv4.unwrap().to_string(), "10.231.13.2");
+    t.remove_pod("norm-a").await;
+}
+
+#[tokio::test]
 async fn invalid_pod_ids_are_refused() {
     let t = TestNet::new("badid", 7, false);
     for id in ["", "../x", ".hidden", "a/b", &"x".repeat(129)] {

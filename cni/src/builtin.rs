@@ -21,7 +21,7 @@ pub(crate) struct Builtin {
     mtu: u32,
     pool4: Pool,
     pool6: Option<Pool>,
-    pub nft: NftTable,
+    nft: NftTable,
 }
 
 impl Builtin {
@@ -119,14 +119,16 @@ impl Builtin {
             IpAddr::V4(ip) => Some(ip),
             IpAddr::V6(_) => None,
         };
-        records.save(record)?;
         if let Some(pool6) = &self.pool6 {
             record.ipv6 = match pool6.allocate(&req.id)? {
                 IpAddr::V6(ip) => Some(ip),
                 IpAddr::V4(_) => None,
             };
-            records.save(record)?;
         }
+        // Recorded before any link exists, so a crash from here on leaves a
+        // record that teardown (or gc) can undo. A crash just before this
+        // leaves only address files, which gc frees.
+        records.save(record)?;
         let host_veth = self.host_veth_name(&req.id);
         let netns_file = crate::netns::open(&req.netns)?;
         let host = Netlink::host()?;

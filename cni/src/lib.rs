@@ -8,6 +8,38 @@
 //! (RemovePodSandbox). [`Network::stats`] serves PodSandboxStats and
 //! [`Network::status`] the runtime's NetworkReady condition.
 //!
+//! ```no_run
+//! # async fn sandbox() -> Result<(), berth_cni::NetError> {
+//! use berth_cni::{Network, NetworkConfig, PodNetworkRequest, PortMapping, Protocol};
+//! let net = Network::new(NetworkConfig::default().with_default_ipv6())?;
+//! if let Err(reason) = net.status() {
+//!     eprintln!("NetworkReady=false: {reason}"); // runtime Status
+//! }
+//! let netns = net.create_netns("0123abcd")?; // RunPodSandbox
+//! let status = net
+//!     .setup(&PodNetworkRequest {
+//!         id: "0123abcd".into(),
+//!         name: "web".into(),
+//!         namespace: "default".into(),
+//!         uid: "5f1e...".into(),
+//!         netns,
+//!         port_mappings: vec![PortMapping {
+//!             protocol: Protocol::Tcp,
+//!             container_port: 80,
+//!             host_port: 8080,
+//!             host_ip: None,
+//!         }],
+//!     })
+//!     .await?;
+//! println!("pod ips: {:?}", status.all_ips());
+//! let counters = net.stats("0123abcd")?; // PodSandboxStats
+//! # let _ = counters;
+//! net.teardown("0123abcd").await?; // StopPodSandbox (repeatable)
+//! net.remove_netns("0123abcd")?; // RemovePodSandbox (repeatable)
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! The async methods must run on a tokio runtime with its IO driver
 //! enabled (netlink sockets are registered with it).
 //!

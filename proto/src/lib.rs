@@ -5,4 +5,6 @@
 //! `image_service_server` the tonic servers and `*_client` the clients.
 
 pub use k8s_cri::v1;
-pub use k8s_cri::v1::{image_service_client, image_service_server, runtime_service_client, runtime_service_server};
+pub use k8s_cri::v1::{
+    image_service_client, image_service_server, runtime_service_client, runtime_service_server,
+};

@@ -3,7 +3,7 @@
 //! state directory removed.
 
 use std::{
-    os::fd::{AsRawFd, OwnedFd},
+    os::fd::{AsRawFd, OwnedFd, RawFd},
     path::PathBuf,
 };
 
@@ -40,6 +40,8 @@ pub struct CreateOptions {
     pub no_pivot: bool,
     /// Extra fds (3, 4, ...) passed to the container.
     pub preserve_fds: u32,
+    /// Fds to become the init's stdin, stdout and stderr (default: ours).
+    pub stdio: Option<[RawFd; 3]>,
 }
 
 /// A created container.
@@ -157,6 +159,7 @@ fn create_in<'a>(
             seccomp,
             no_pivot: opts.no_pivot,
             preserve_fds: opts.preserve_fds,
+            stdio: opts.stdio,
             sync: child,
         };
         clone::spawn(

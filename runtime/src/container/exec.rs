@@ -4,7 +4,7 @@
 
 use std::{
     fs::File,
-    os::fd::{AsRawFd, OwnedFd},
+    os::fd::{AsRawFd, OwnedFd, RawFd},
     path::PathBuf,
 };
 
@@ -36,6 +36,8 @@ pub struct ExecOptions {
     pub console_socket: Option<PathBuf>,
     /// Extra fds passed on.
     pub preserve_fds: u32,
+    /// Fds to become the process's stdin, stdout and stderr (default: ours).
+    pub stdio: Option<[RawFd; 3]>,
 }
 
 /// A started exec process; the caller is its parent and reaps it.
@@ -100,6 +102,7 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOptions) -> Result<Execed> {
             joins,
             seccomp,
             preserve_fds: opts.preserve_fds,
+            stdio: opts.stdio,
             in_user_ns,
             sync: child,
         };

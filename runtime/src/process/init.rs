@@ -7,7 +7,7 @@
 use std::{
     ffi::CString,
     fs::File,
-    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
     path::PathBuf,
 };
 
@@ -45,6 +45,8 @@ pub struct InitArgs<'a> {
     pub no_pivot: bool,
     /// runc's `--preserve-fds`.
     pub preserve_fds: u32,
+    /// Fds to install as stdin, stdout and stderr.
+    pub stdio: Option<[RawFd; 3]>,
     /// The child's end of the sync channel.
     pub sync: SyncSocket,
 }
@@ -86,6 +88,9 @@ fn before_ready(a: &InitArgs<'_>) -> Result<Prepared> {
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
     a.sync.expect(&Msg::Go(vec![]), "go")?;
+    if let Some(fds) = a.stdio {
+        super::install_stdio(fds)?;
+    }
     let process = spec
         .process()
         .as_ref()

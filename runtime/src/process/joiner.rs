@@ -26,6 +26,8 @@ pub struct JoinArgs<'a> {
     pub seccomp: Option<seccomp::Program>,
     /// The fds 3..3+N that stay open.
     pub preserve_fds: u32,
+    /// Fds to install as stdin, stdout and stderr.
+    pub stdio: Option<[std::os::fd::RawFd; 3]>,
     /// Whether the container has its own user namespace.
     pub in_user_ns: bool,
     /// The child's end of the sync channel.
@@ -53,6 +55,9 @@ fn prepare(a: &JoinArgs<'_>) -> Result<Execve> {
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
     a.sync.expect(&Msg::Go(vec![]), "go")?;
+    if let Some(fds) = a.stdio {
+        super::install_stdio(fds)?;
+    }
     for (flag, file) in &a.joins {
         namespaces::setns(file, *flag, &PathBuf::from(namespaces::proc_name(*flag)))?;
     }

@@ -77,6 +77,7 @@ fn create_options(a: &CreateArgs) -> CreateOptions {
         console_socket: a.console_socket.clone(),
         no_pivot: a.no_pivot,
         preserve_fds: a.preserve_fds,
+        stdio: None,
     }
 }
 
@@ -118,6 +119,7 @@ fn exec(root: &StateRoot, a: &ExecArgs) -> Result<i32> {
         pid_file: a.pid_file.clone(),
         console_socket: a.console_socket.clone(),
         preserve_fds: a.preserve_fds,
+        stdio: None,
     };
     let e = container::exec(root, &a.id, &opts)?;
     if a.detach {

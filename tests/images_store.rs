@@ -415,3 +415,27 @@ fn retagging_moves_the_tag() {
         .repo_tags
         .is_empty());
 }
+
+#[test]
+fn prepared_rootfs_keeps_its_snapshots_until_released() {
+    let tmp = scratch("lease");
+    let archive = tmp.path().join("bb.tar");
+    busybox()
+        .write_oci_archive(&archive, "localhost/leased:1")
+        .unwrap();
+    let s = store(tmp.path());
+    let img = s.import(&archive).unwrap().remove(0);
+    let cdir = tmp.path().join("c");
+    let m = s.prepare_rootfs(img.id.as_str(), &cdir, false).unwrap();
+    let _guard = MountGuard::new(&m);
+    s.remove("localhost/leased:1").unwrap();
+    assert!(s.list().unwrap().is_empty());
+    let snaps = s.root().join("snapshots");
+    assert_eq!(count(&snaps), 1, "a leased snapshot survives its image");
+    assert!(m.target.join("bin/busybox").is_file());
+    s.release_rootfs(&cdir).unwrap();
+    s.release_rootfs(&cdir).unwrap();
+    s.remove("localhost/leased:1").unwrap();
+    assert_eq!(count(&snaps), 0);
+    assert_eq!(count(&s.root().join("blobs/sha256")), 0);
+}

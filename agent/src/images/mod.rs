@@ -10,6 +10,7 @@ mod content;
 mod digest;
 mod error;
 mod import;
+mod leases;
 mod locks;
 mod manifest;
 mod metadata;

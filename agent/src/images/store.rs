@@ -22,13 +22,14 @@ use oci_spec::image::ImageConfiguration;
 use super::content::ContentStore;
 use super::digest::{chain_ids, Digest};
 use super::error::ImageError;
+use super::leases::Leases;
 use super::locks::{lock, lock_async, LockGuard, LockMode};
 use super::manifest::{is_layer_type, Descriptor, Manifest, ManifestDoc, Platform};
 use super::metadata::{Image, MetadataStore};
 use super::reference::Reference;
 use super::registry::{RegistryAuth, RegistryClient, TagOrDigest};
 use super::registry_config::RegistryConfig;
-use super::rootfs::{mount_rootfs, RootfsMount};
+use super::rootfs::{mount_rootfs, unmount_rootfs, RootfsMount};
 use super::snapshots::SnapshotStore;
 use super::staging::sweep_stale;
 use super::usage::disk_usage;
@@ -53,6 +54,7 @@ struct Inner {
     content: ContentStore,
     snapshots: SnapshotStore,
     metadata: MetadataStore,
+    leases: Leases,
     locks: PathBuf,
 }
 
@@ -79,7 +81,8 @@ impl ImageStore {
         let images = root.join("images");
         let tmp = root.join("tmp");
         let locks = root.join("locks");
-        for dir in [&blobs, &snapshots, &images, &tmp, &locks] {
+        let leases = root.join("leases");
+        for dir in [&blobs, &snapshots, &images, &tmp, &locks, &leases] {
             fs::create_dir_all(dir).map_err(ImageError::io("create", dir))?;
         }
         sweep_stale(&tmp)?;
@@ -90,7 +93,8 @@ impl ImageStore {
                 platform,
                 content: ContentStore::new(blobs, tmp.clone()),
                 snapshots: SnapshotStore::new(snapshots, tmp.clone()),
-                metadata: MetadataStore::new(images, tmp),
+                metadata: MetadataStore::new(images, tmp.clone()),
+                leases: Leases::new(leases, tmp),
                 locks,
             }),
         })
@@ -250,29 +254,12 @@ impl ImageStore {
             let image =
                 self.inner
                     .describe(&item.manifest, &item.manifest_digest, &item.config, names)?;
-            std::thread::scope(|s| {
-                let handles: Vec<_> = image
-                    .layers
-                    .iter()
-                    .enumerate()
-                    .map(|(i, l)| {
-                        let inner = &self.inner;
-                        let image = &image;
-                        s.spawn(move || {
-                            inner.ensure_snapshot(
-                                &image.chain_ids[i],
-                                &image.diff_ids[i],
-                                &l.digest,
-                            )
-                        })
-                    })
-                    .collect();
-                handles.into_iter().try_for_each(|h| {
-                    h.join().map_err(|_| ImageError::Task {
-                        what: "unpack layer".into(),
-                        reason: "panicked".into(),
-                    })?
-                })
+            run_parallel(image.layers.len(), LAYER_CONCURRENCY, |i| {
+                self.inner.ensure_snapshot(
+                    &image.chain_ids[i],
+                    &image.diff_ids[i],
+                    &image.layers[i].digest,
+                )
             })?;
             images.push(self.inner.record(image)?);
         }
@@ -341,16 +328,19 @@ impl ImageStore {
 
     /// Mounts the rootfs of image `image_id` (any name [`status`] accepts)
     /// at `<container_dir>/rootfs`: its snapshots under a per-container
-    /// upper/work dir; read-only if asked. Unmount with
-    /// [`super::unmount_rootfs`].
+    /// upper/work dir; read-only if asked. The snapshots are leased to the
+    /// container until [`release_rootfs`] with the same `container_dir`, so
+    /// removing the image meanwhile does not free them.
     ///
     /// [`status`]: ImageStore::status
+    /// [`release_rootfs`]: ImageStore::release_rootfs
     pub fn prepare_rootfs(
         &self,
         image_id: &str,
         container_dir: &Path,
         readonly: bool,
     ) -> Result<RootfsMount, ImageError> {
+        let _gc = lock(&self.inner.locks.join("gc"), LockMode::Shared)?;
         let image = self
             .status(image_id)?
             .ok_or_else(|| ImageError::NotFound(image_id.to_string()))?;
@@ -365,7 +355,18 @@ impl ImageStore {
                 std::io::ErrorKind::NotFound.into(),
             ));
         }
-        mount_rootfs(&lowers, container_dir, readonly)
+        self.inner.leases.add(container_dir, &image.chain_ids)?;
+        mount_rootfs(&lowers, container_dir, readonly).inspect_err(|_| {
+            let _ = self.inner.leases.remove(container_dir);
+        })
+    }
+
+    /// Unmounts `<container_dir>/rootfs` and drops the container's lease on
+    /// its snapshots. Releasing twice, or a rootfs never prepared, is fine.
+    /// The upper/work dirs stay for the caller to delete.
+    pub fn release_rootfs(&self, container_dir: &Path) -> Result<(), ImageError> {
+        unmount_rootfs(&container_dir.join("rootfs"))?;
+        self.inner.leases.remove(container_dir)
     }
 }
 
@@ -468,8 +469,12 @@ impl Inner {
         let images = self.metadata.all()?;
         let blobs: std::collections::HashSet<&Digest> =
             images.iter().flat_map(Image::blobs).collect();
-        let snaps: std::collections::HashSet<&Digest> =
-            images.iter().flat_map(|i| i.chain_ids.iter()).collect();
+        let leased = self.leases.chain_ids()?;
+        let snaps: std::collections::HashSet<&Digest> = images
+            .iter()
+            .flat_map(|i| i.chain_ids.iter())
+            .chain(leased.iter())
+            .collect();
         for digest in self.content.list()? {
             if !blobs.contains(&digest) {
                 self.content.remove(&digest)?;
@@ -484,6 +489,36 @@ impl Inner {
         }
         Ok(())
     }
+}
+
+/// Runs `f(0..n)` on up to `workers` threads; the first error wins.
+fn run_parallel(
+    n: usize,
+    workers: usize,
+    f: impl Fn(usize) -> Result<(), ImageError> + Sync,
+) -> Result<(), ImageError> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || -> Result<(), ImageError> {
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if i >= n {
+                return Ok(());
+            }
+            if let Err(e) = f(i) {
+                next.store(n, std::sync::atomic::Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+    };
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers.min(n)).map(|_| s.spawn(work)).collect();
+        handles.into_iter().try_for_each(|h| {
+            h.join().map_err(|_| ImageError::Task {
+                what: "unpack layer".into(),
+                reason: "worker panicked".into(),
+            })?
+        })
+    })
 }
 
 /// Runs blocking store work off the async runtime's threads.

@@ -83,6 +83,12 @@ impl Registry {
 
     /// Pushes an OCI archive as `repo:tag` (all platforms of an index).
     fn push(&self, archive: &Path, repo_tag: &str) {
+        self.push_as(archive, repo_tag, None)
+    }
+
+    /// Pushes an OCI archive, converting manifests to `format` (`v2s2` for
+    /// Docker schema2) if given.
+    fn push_as(&self, archive: &Path, repo_tag: &str, format: Option<&str>) {
         let mut cmd = Command::new("skopeo");
         cmd.args([
             "--insecure-policy",
@@ -92,6 +98,9 @@ impl Registry {
             "--multi-arch",
             "all",
         ]);
+        if let Some(f) = format {
+            cmd.arg(format!("--format={f}"));
+        }
         if let Some((u, p)) = &self.creds {
             cmd.arg(format!("--dest-creds={u}:{p}"));
         }
@@ -131,12 +140,25 @@ impl Registry {
 
     /// Deletes a blob from the registry's storage.
     fn delete_blob(&self, digest: &str) {
+        fs::remove_dir_all(self.blob_dir(digest)).unwrap();
+    }
+
+    /// Where the registry stores a blob.
+    fn blob_dir(&self, digest: &str) -> PathBuf {
         let hex = &digest["sha256:".len()..];
-        let path = self.dir.join(format!(
+        self.dir.join(format!(
             "data/docker/registry/v2/blobs/sha256/{}/{hex}",
             &hex[..2]
-        ));
-        fs::remove_dir_all(path).unwrap();
+        ))
+    }
+
+    /// Flips a byte of a stored blob (the registry serves it unchecked).
+    fn corrupt_blob(&self, digest: &str) {
+        let path = self.blob_dir(digest).join("data");
+        let mut data = fs::read(&path).unwrap();
+        let last = data.len() - 1;
+        data[last] ^= 0xff;
+        fs::write(path, data).unwrap();
     }
 }
 
@@ -303,4 +325,64 @@ async fn failed_pull_leaves_no_image() {
         fs::read_dir(s.root().join("blobs/sha256")).unwrap().count(),
         0
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_docker_schema2_manifest_list() {
+    let tmp = scratch("pull-v2s2");
+    let reg = Registry::start(&tmp.path().join("registry"), None);
+    let mut arm = ImageSpec::new(vec![
+        Layer::busybox().unwrap(),
+        Layer::new().file("arch", b"arm64"),
+    ]);
+    arm.architecture = "arm64".into();
+    let amd = ImageSpec::new(vec![
+        Layer::busybox().unwrap(),
+        Layer::new().file("arch", b"amd64"),
+    ]);
+    let archive = tmp.path().join("index.tar");
+    write_index_archive(&archive, &[arm, amd], "multi:1").unwrap();
+    reg.push_as(&archive, "berth/docker:1", Some("v2s2"));
+    let s = store(tmp.path());
+    let img = s
+        .pull(&format!("{}/berth/docker:1", reg.host()), None)
+        .await
+        .unwrap();
+    let manifest = fs::read(
+        s.root()
+            .join("blobs/sha256")
+            .join(img.manifest_digest.hex()),
+    )
+    .unwrap();
+    assert!(
+        String::from_utf8_lossy(&manifest)
+            .contains("application/vnd.docker.distribution.manifest.v2+json"),
+        "skopeo pushed a Docker schema2 manifest"
+    );
+    let m = s
+        .prepare_rootfs(img.id.as_str(), &tmp.path().join("c"), false)
+        .unwrap();
+    let _guard = MountGuard::new(&m);
+    assert_eq!(fs::read(m.target.join("arch")).unwrap(), b"amd64");
+    assert!(m.target.join("bin/busybox").is_file());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_blob_is_refused() {
+    let tmp = scratch("pull-corrupt");
+    let reg = Registry::start(&tmp.path().join("registry"), None);
+    let built = reg.push_spec(&layered(), "berth/corrupt:1");
+    reg.corrupt_blob(&built.layer_digests[1]);
+    let s = store(tmp.path());
+    let err = s
+        .pull(&format!("{}/berth/corrupt:1", reg.host()), None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().to_lowercase().contains("digest"), "{err}");
+    assert!(s.list().unwrap().is_empty());
+    assert!(!s
+        .root()
+        .join("blobs/sha256")
+        .join(&built.layer_digests[1]["sha256:".len()..])
+        .exists());
 }

@@ -439,3 +439,24 @@ fn prepared_rootfs_keeps_its_snapshots_until_released() {
     assert_eq!(count(&snaps), 0);
     assert_eq!(count(&s.root().join("blobs/sha256")), 0);
 }
+
+#[test]
+fn opening_sweeps_staging_left_by_dead_processes() {
+    let tmp = scratch("sweep");
+    let s = store(tmp.path());
+    let stale = s.root().join("tmp/999999999-0-blob");
+    let stale_dir = s.root().join("tmp/999999999-1-snapshot");
+    let live = s
+        .root()
+        .join(format!("tmp/{}-999-blob", std::process::id()));
+    fs::write(&stale, b"half").unwrap();
+    fs::create_dir_all(stale_dir.join("usr/bin")).unwrap();
+    fs::write(&live, b"in flight").unwrap();
+    drop(s);
+    let _s = store(tmp.path());
+    assert!(
+        !stale.exists() && !stale_dir.exists(),
+        "a dead process's staging is swept"
+    );
+    assert!(live.exists(), "a live process's staging is kept");
+}

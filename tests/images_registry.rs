@@ -1,6 +1,7 @@
 //! Pulling from a real registry (Debian's docker-registry on a loopback
 //! port, filled by skopeo): by tag, by digest, from an index, through a
-//! mirror, with basic auth, concurrently, and failing half-way.
+//! mirror, with basic auth and bearer tokens, concurrently, and failing
+//! half-way.
 
 #[path = "images_common.rs"]
 mod common;
@@ -14,6 +15,20 @@ use std::process::{Child, Command, Stdio};
 use berth_agent::images::{RegistryAuth, RegistryConfig};
 use berth_fixtures::image::{write_index_archive, BuiltImage, Compression, ImageSpec, Layer};
 use common::{assert_layered_view, busybox, layered, scratch, store, store_with, MountGuard};
+use token_server::TokenServer;
+
+#[path = "images_token_server.rs"]
+mod token_server;
+
+/// How the registry authenticates clients.
+enum Auth<'a> {
+    /// Anyone may pull and push.
+    Open,
+    /// htpasswd (bcrypt) basic auth for this user and password.
+    Basic(&'a str, &'a str),
+    /// Bearer tokens from `server`, which wants this user and password.
+    Token(&'a TokenServer, &'a str, &'a str),
+}
 
 /// A docker-registry process on 127.0.0.1, killed on drop.
 struct Registry {
@@ -32,15 +47,23 @@ fn free_port() -> u16 {
 }
 
 impl Registry {
-    /// Starts a registry storing under `dir`, requiring `creds` if given.
-    fn start(dir: &Path, creds: Option<(&str, &str)>) -> Registry {
+    /// Starts a registry storing under `dir`, authenticating with `auth`.
+    fn start(dir: &Path, auth: Auth<'_>) -> Registry {
         fs::create_dir_all(dir).unwrap();
         let port = free_port();
         let mut cfg = format!(
             "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: berth-test\n",
             dir.join("data").display()
         );
-        if let Some((user, pass)) = creds {
+        let creds = match auth {
+            Auth::Open => None,
+            Auth::Basic(user, pass) => Some((user, pass)),
+            Auth::Token(server, user, pass) => {
+                cfg += &server.registry_config();
+                Some((user, pass))
+            }
+        };
+        if let Auth::Basic(user, pass) = auth {
             let out = Command::new("htpasswd")
                 .args(["-Bbn", user, pass])
                 .output()
@@ -180,7 +203,7 @@ fn mixed_layered() -> ImageSpec {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_by_tag_then_by_digest() {
     let tmp = scratch("pull-tag");
-    let reg = Registry::start(&tmp.path().join("registry"), None);
+    let reg = Registry::start(&tmp.path().join("registry"), Auth::Open);
     let built = reg.push_spec(&mixed_layered(), "berth/layered:v1");
     let s = store(tmp.path());
     let name = format!("{}/berth/layered:v1", reg.host());
@@ -211,7 +234,7 @@ async fn pull_by_tag_then_by_digest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_index_picks_linux_amd64() {
     let tmp = scratch("pull-index");
-    let reg = Registry::start(&tmp.path().join("registry"), None);
+    let reg = Registry::start(&tmp.path().join("registry"), Auth::Open);
     let mut arm = ImageSpec::new(vec![Layer::new().file("arch", b"arm64")]);
     arm.architecture = "arm64".into();
     let amd = ImageSpec::new(vec![Layer::new().file("arch", b"amd64")]);
@@ -235,7 +258,7 @@ async fn pull_index_picks_linux_amd64() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_through_mirrors_in_order() {
     let tmp = scratch("pull-mirror");
-    let reg = Registry::start(&tmp.path().join("registry"), None);
+    let reg = Registry::start(&tmp.path().join("registry"), Auth::Open);
     let built = reg.push_spec(&busybox(), "library/berth-mirror-test:1");
     let dead = format!("http://127.0.0.1:{}", free_port());
     let cfg = RegistryConfig {
@@ -255,7 +278,7 @@ async fn pull_through_mirrors_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_with_basic_auth() {
     let tmp = scratch("pull-auth");
-    let reg = Registry::start(&tmp.path().join("registry"), Some(("berth", "s3cret")));
+    let reg = Registry::start(&tmp.path().join("registry"), Auth::Basic("berth", "s3cret"));
     let built = reg.push_spec(&busybox(), "berth/private:1");
     let s = store(tmp.path());
     let name = format!("{}/berth/private:1", reg.host());
@@ -283,7 +306,7 @@ async fn pull_with_basic_auth() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_pulls_download_each_layer_once() {
     let tmp = scratch("pull-concurrent");
-    let reg = Registry::start(&tmp.path().join("registry"), None);
+    let reg = Registry::start(&tmp.path().join("registry"), Auth::Open);
     let built = reg.push_spec(&layered(), "berth/conc:1");
     let name = format!("{}/berth/conc:1", reg.host());
     let (a, b) = (store(tmp.path()), store(tmp.path()));
@@ -299,7 +322,7 @@ async fn concurrent_pulls_download_each_layer_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_pull_leaves_no_image() {
     let tmp = scratch("pull-fail");
-    let reg = Registry::start(&tmp.path().join("registry"), None);
+    let reg = Registry::start(&tmp.path().join("registry"), Auth::Open);
     let built = reg.push_spec(&layered(), "berth/broken:1");
     reg.delete_blob(&built.layer_digests[2]);
     let s = store(tmp.path());
@@ -330,7 +353,7 @@ async fn failed_pull_leaves_no_image() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_docker_schema2_manifest_list() {
     let tmp = scratch("pull-v2s2");
-    let reg = Registry::start(&tmp.path().join("registry"), None);
+    let reg = Registry::start(&tmp.path().join("registry"), Auth::Open);
     let mut arm = ImageSpec::new(vec![
         Layer::busybox().unwrap(),
         Layer::new().file("arch", b"arm64"),
@@ -370,7 +393,7 @@ async fn pull_docker_schema2_manifest_list() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_blob_is_refused() {
     let tmp = scratch("pull-corrupt");
-    let reg = Registry::start(&tmp.path().join("registry"), None);
+    let reg = Registry::start(&tmp.path().join("registry"), Auth::Open);
     let built = reg.push_spec(&layered(), "berth/corrupt:1");
     reg.corrupt_blob(&built.layer_digests[1]);
     let s = store(tmp.path());
@@ -385,4 +408,31 @@ async fn corrupt_blob_is_refused() {
         .join("blobs/sha256")
         .join(&built.layer_digests[1]["sha256:".len()..])
         .exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_with_bearer_token() {
+    let tmp = scratch("pull-token");
+    let tokens = TokenServer::start(&tmp.path().join("token"), "berth", "t0ken");
+    let reg = Registry::start(
+        &tmp.path().join("registry"),
+        Auth::Token(&tokens, "berth", "t0ken"),
+    );
+    let built = reg.push_spec(&busybox(), "berth/bearer:1");
+    let s = store(tmp.path());
+    let name = format!("{}/berth/bearer:1", reg.host());
+    assert!(
+        s.pull(&name, None).await.is_err(),
+        "no token without credentials"
+    );
+    let auth = RegistryAuth::Basic {
+        username: "berth".into(),
+        password: "t0ken".into(),
+    };
+    let img = s.pull(&name, Some(auth)).await.unwrap();
+    assert_eq!(img.id.as_str(), built.config_digest);
+    assert!(
+        tokens.issued() >= 2,
+        "the push and the pull both got tokens"
+    );
 }

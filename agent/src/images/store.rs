@@ -41,7 +41,7 @@ const LAYER_CONCURRENCY: usize = 4;
 
 /// The image store. Cheap to share behind an `Arc`; every method may run
 /// concurrently with others, in this process or another one.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ImageStore {
     inner: Arc<Inner>,
 }
@@ -185,8 +185,12 @@ impl ImageStore {
         let image = self
             .inner
             .describe(&manifest, &manifest_digest, &config_bytes, names)?;
-        stream::iter(manifest.layers.iter().enumerate())
-            .map(|(i, layer)| self.fetch_and_unpack(client, &image, i, layer))
+        // Futures built in a loop, not a `map` closure: keeps `pull` Send.
+        let mut layer_jobs = Vec::with_capacity(manifest.layers.len());
+        for (i, layer) in manifest.layers.iter().enumerate() {
+            layer_jobs.push(self.fetch_and_unpack(client, &image, i, layer));
+        }
+        stream::iter(layer_jobs)
             .buffer_unordered(LAYER_CONCURRENCY)
             .try_collect::<Vec<()>>()
             .await?;
@@ -532,4 +536,37 @@ async fn blocking<T: Send + 'static>(
             what: what.to_string(),
             reason: e.to_string(),
         })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>(_: &T) {}
+    fn assert_send<T: Send>(_: T) {}
+
+    #[test]
+    fn store_and_pull_future_can_cross_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ImageStore::open(dir.path(), RegistryConfig::default()).unwrap();
+        assert_send_sync(&store);
+        // Never polled: only its type matters (a gRPC handler needs it Send).
+        assert_send(store.pull("busybox", None));
+    }
+
+    #[test]
+    fn run_parallel_stops_at_the_first_error() {
+        let seen = std::sync::atomic::AtomicUsize::new(0);
+        let res = run_parallel(100, 3, |i| {
+            seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if i == 5 {
+                Err(ImageError::NotFound("x".into()))
+            } else {
+                Ok(())
+            }
+        });
+        assert!(res.is_err());
+        assert!(seen.load(std::sync::atomic::Ordering::Relaxed) < 100);
+        assert!(run_parallel(0, 4, |_| Ok(())).is_ok());
+    }
 }

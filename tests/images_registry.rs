@@ -149,16 +149,27 @@ impl Registry {
         built
     }
 
-    /// How many blob GETs for `digest` the registry answered with 200.
+    /// How many blob GETs for `digest` the registry answered with 200. The
+    /// access log is written after a response is sent, so wait (bounded)
+    /// for the first line to show up.
     fn blob_gets(&self, digest: &str) -> usize {
-        let log = fs::read_to_string(self.dir.join("log")).unwrap_or_default();
-        log.lines()
-            .filter(|l| {
-                l.contains(&format!("/blobs/{digest}"))
-                    && l.contains("\"GET ")
-                    && l.contains("\" 200 ")
-            })
-            .count()
+        let count = || {
+            let log = fs::read_to_string(self.dir.join("log")).unwrap_or_default();
+            log.lines()
+                .filter(|l| {
+                    l.contains(&format!("/blobs/{digest}"))
+                        && l.contains("\"GET ")
+                        && l.contains("\" 200 ")
+                })
+                .count()
+        };
+        for _ in 0..200 {
+            if count() > 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        count()
     }
 
     /// Deletes a blob from the registry's storage.
@@ -311,9 +322,12 @@ async fn concurrent_pulls_download_each_layer_once() {
     let name = format!("{}/berth/conc:1", reg.host());
     let (a, b) = (store(tmp.path()), store(tmp.path()));
     let (ra, rb) = tokio::join!(a.pull(&name, None), b.pull(&name, None));
-    assert_eq!(ra.unwrap().id, rb.unwrap().id);
-    for layer in &built.layer_digests {
-        assert_eq!(reg.blob_gets(layer), 1, "layer {layer} downloaded once");
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert_eq!(ra.id, rb.id);
+    assert_eq!(ra.id.as_str(), built.config_digest);
+    for layer in &ra.layers {
+        let digest = layer.digest.as_str();
+        assert_eq!(reg.blob_gets(digest), 1, "layer {digest} downloaded once");
     }
     assert_eq!(fs::read_dir(a.root().join("snapshots")).unwrap().count(), 3);
     assert_eq!(a.list().unwrap().len(), 1);
@@ -435,4 +449,55 @@ async fn pull_with_bearer_token() {
         tokens.issued() >= 2,
         "the push and the pull both got tokens"
     );
+}
+
+/// Child half of `pulls_in_two_processes_download_each_layer_once`: pulls
+/// when started by it (the environment names store and reference), and
+/// does nothing in a normal test run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_pull_helper() {
+    let (Ok(root), Ok(reference)) = (
+        std::env::var("BERTH_TEST_CHILD_STORE"),
+        std::env::var("BERTH_TEST_CHILD_REF"),
+    ) else {
+        return;
+    };
+    let s =
+        berth_agent::images::ImageStore::open(Path::new(&root), RegistryConfig::default()).unwrap();
+    s.pull(&reference, None).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulls_in_two_processes_download_each_layer_once() {
+    let tmp = scratch("pull-two-procs");
+    let reg = Registry::start(&tmp.path().join("registry"), Auth::Open);
+    let built = reg.push_spec(&mixed_layered(), "berth/procs:1");
+    let name = format!("{}/berth/procs:1", reg.host());
+    let s = store(tmp.path());
+    let child = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_pull_helper",
+            "--quiet",
+            "--test-threads=1",
+        ])
+        .env("BERTH_TEST_CHILD_STORE", s.root())
+        .env("BERTH_TEST_CHILD_REF", &name)
+        .kill_on_drop(true)
+        .output();
+    let (mine, theirs) = tokio::join!(s.pull(&name, None), child);
+    let theirs = theirs.unwrap();
+    assert!(
+        theirs.status.success(),
+        "child pull failed: {}",
+        String::from_utf8_lossy(&theirs.stdout)
+    );
+    let mine = mine.unwrap();
+    assert_eq!(mine.id.as_str(), built.config_digest);
+    // skopeo compresses the plain layer on push: ask the image for its blobs.
+    for layer in &mine.layers {
+        let digest = layer.digest.as_str();
+        assert_eq!(reg.blob_gets(digest), 1, "layer {digest} downloaded once");
+    }
+    assert_eq!(s.list().unwrap().len(), 1);
 }

@@ -85,6 +85,21 @@ impl ContentStore {
         Ok(digest)
     }
 
+    /// Moves the file `path` (on the store's filesystem, e.g. extracted
+    /// from an archive into staging) into the store as blob `expected`,
+    /// after checking its digest. `what` names the content in errors.
+    pub fn adopt(&self, path: &Path, expected: &Digest, what: &str) -> Result<(), ImageError> {
+        if self.contains(expected) {
+            return Ok(());
+        }
+        let file = fs::File::open(path).map_err(ImageError::io("open", path))?;
+        let (digest, _) = HashingReader::new(file)
+            .finish()
+            .map_err(ImageError::io("read", path))?;
+        expected.verify(&digest, what)?;
+        fs::rename(path, self.path(expected)).map_err(ImageError::io("rename into place", path))
+    }
+
     /// Moves a staged, already verified blob into place.
     pub fn commit(&self, staged: Staged, digest: &Digest) -> Result<(), ImageError> {
         staged.commit(&self.path(digest))

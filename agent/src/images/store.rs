@@ -16,7 +16,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use futures_util::stream::{self, StreamExt, TryStreamExt};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures_util::stream::{self, StreamExt};
 use oci_spec::image::ImageConfiguration;
 
 use super::content::ContentStore;
@@ -186,14 +188,29 @@ impl ImageStore {
             .inner
             .describe(&manifest, &manifest_digest, &config_bytes, names)?;
         // Futures built in a loop, not a `map` closure: keeps `pull` Send.
+        // After a failure no new layer starts, but the ones under way finish
+        // (an unpack cannot be cancelled), so nothing outlives the pull.
+        let failed = AtomicBool::new(false);
         let mut layer_jobs = Vec::with_capacity(manifest.layers.len());
         for (i, layer) in manifest.layers.iter().enumerate() {
-            layer_jobs.push(self.fetch_and_unpack(client, &image, i, layer));
+            let failed = &failed;
+            let job = self.fetch_and_unpack(client, &image, i, layer);
+            layer_jobs.push(async move {
+                if failed.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                let res = job.await;
+                if res.is_err() {
+                    failed.store(true, Ordering::Relaxed);
+                }
+                res
+            });
         }
-        stream::iter(layer_jobs)
+        let results: Vec<Result<(), ImageError>> = stream::iter(layer_jobs)
             .buffer_unordered(LAYER_CONCURRENCY)
-            .try_collect::<Vec<()>>()
-            .await?;
+            .collect()
+            .await;
+        results.into_iter().collect::<Result<Vec<()>, _>>()?;
         let inner = self.inner.clone();
         blocking("record image", move || {
             inner
@@ -244,12 +261,8 @@ impl ImageStore {
         let mut images = Vec::with_capacity(found.len());
         for item in found {
             for (digest, path) in &item.blobs {
-                let file = fs::File::open(path).map_err(ImageError::io("open", path))?;
-                self.inner.content.put_reader(
-                    file,
-                    Some(digest),
-                    &format!("blob {digest} of {}", archive.display()),
-                )?;
+                let what = format!("blob {digest} of {}", archive.display());
+                self.inner.content.adopt(path, digest, &what)?;
             }
             let names = Names {
                 tags: item.tags,

@@ -472,3 +472,92 @@ fn set_xattr_at(parent: &OwnedFd, name: &OsStr, xname: &CString, value: &[u8]) -
         Err(io::Error::last_os_error())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+    use berth_fixtures::image::{sha256, Compression, Layer};
+
+    use super::*;
+
+    fn unpack(
+        layer: &Layer,
+        compression: Compression,
+    ) -> (tempfile::TempDir, Result<Unpacked, ImageError>) {
+        let dir = tempfile::tempdir().unwrap();
+        let res = unpack_layer(&layer.blob(compression)[..], dir.path(), "test-layer");
+        (dir, res)
+    }
+
+    #[test]
+    fn diff_id_is_the_digest_of_the_uncompressed_tar() {
+        let layer = Layer::new().dir("a", 0o755).file("a/b", b"hello");
+        for c in [Compression::None, Compression::Gzip, Compression::Zstd] {
+            let (dir, res) = unpack(&layer, c);
+            let res = res.unwrap();
+            assert_eq!(res.diff_id.as_str(), sha256(&layer.tar()), "{c:?}");
+            assert_eq!(res.size, layer.tar().len() as u64);
+            assert_eq!(fs::read(dir.path().join("a/b")).unwrap(), b"hello");
+        }
+    }
+
+    #[test]
+    fn later_entries_replace_earlier_ones() {
+        let layer = Layer::new()
+            .file("x", b"file first")
+            .dir("x", 0o700)
+            .file("x/inner", b"i")
+            .dir("y", 0o755)
+            .file("y/z", b"z")
+            .file("y", b"now a file")
+            .file("same", b"one")
+            .file("same", b"two");
+        let (dir, res) = unpack(&layer, Compression::None);
+        res.unwrap();
+        assert!(dir.path().join("x").is_dir());
+        assert_eq!(fs::read(dir.path().join("x/inner")).unwrap(), b"i");
+        assert_eq!(fs::read(dir.path().join("y")).unwrap(), b"now a file");
+        assert_eq!(fs::read(dir.path().join("same")).unwrap(), b"two");
+    }
+
+    #[test]
+    fn whiteouts_replace_entries_and_missing_parents_are_created() {
+        let layer = Layer::new()
+            .file("deep/er/file", b"f")
+            .whiteout("deep/er/file")
+            .whiteout("gone");
+        let (dir, res) = unpack(&layer, Compression::Gzip);
+        res.unwrap();
+        for p in ["deep/er/file", "gone"] {
+            let m = fs::symlink_metadata(dir.path().join(p)).unwrap();
+            assert!(m.file_type().is_char_device() && m.rdev() == 0, "{p}");
+        }
+        assert_eq!(
+            fs::metadata(dir.path().join("deep")).unwrap().mode() & 0o7777,
+            0o755
+        );
+    }
+
+    #[test]
+    fn unsafe_entries_name_layer_and_entry() {
+        let (_dir, res) = unpack(&Layer::new().file("../x", b""), Compression::None);
+        let msg = res.unwrap_err().to_string();
+        assert!(
+            msg.contains("test-layer") && msg.contains("../x") && msg.contains(".."),
+            "{msg}"
+        );
+        let (_dir, res) = unpack(&Layer::new().whiteout(".."), Compression::None);
+        assert!(matches!(res, Err(ImageError::UnsafeLayer { .. })));
+    }
+
+    #[test]
+    fn truncated_layers_fail() {
+        let blob = Layer::new()
+            .file("f", &[7u8; 10_000])
+            .blob(Compression::Gzip);
+        let dir = tempfile::tempdir().unwrap();
+        assert!(unpack_layer(&blob[..blob.len() / 2], dir.path(), "t").is_err());
+    }
+}

@@ -501,3 +501,88 @@ async fn pulls_in_two_processes_download_each_layer_once() {
     }
     assert_eq!(s.list().unwrap().len(), 1);
 }
+
+/// A TCP proxy to a registry that hangs up on its first connections,
+/// stopped (with every forwarded connection shut) on drop.
+struct FlakyProxy {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    dropped: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    thread: Option<std::thread::JoinHandle<Vec<TcpStream>>>,
+}
+
+impl FlakyProxy {
+    /// Forwards 127.0.0.1:<port> to `target` after closing `drop_first` connections.
+    fn start(target: u16, drop_first: usize) -> FlakyProxy {
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let dropped = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (stop2, dropped2) = (stop.clone(), dropped.clone());
+        let thread = std::thread::spawn(move || {
+            let mut open = Vec::new();
+            while !stop2.load(Ordering::Relaxed) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    continue;
+                };
+                if dropped2.load(Ordering::Relaxed) < drop_first {
+                    dropped2.fetch_add(1, Ordering::Relaxed);
+                    drop(client);
+                    continue;
+                }
+                client.set_nonblocking(false).unwrap();
+                let server = TcpStream::connect(("127.0.0.1", target)).unwrap();
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server.try_clone().unwrap(), client.try_clone().unwrap()),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                    });
+                }
+                open.extend([client, server]);
+            }
+            open
+        });
+        FlakyProxy {
+            port,
+            stop,
+            dropped,
+            thread: Some(thread),
+        }
+    }
+
+    fn dropped(&self) -> usize {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for FlakyProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            for s in t.join().unwrap_or_default() {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_retries_dropped_connections() {
+    let tmp = scratch("pull-retry");
+    let reg = Registry::start(&tmp.path().join("registry"), Auth::Open);
+    let built = reg.push_spec(&layered(), "berth/retry:1");
+    let proxy = FlakyProxy::start(reg.port, 2);
+    let s = store(tmp.path());
+    let img = s
+        .pull(&format!("127.0.0.1:{}/berth/retry:1", proxy.port), None)
+        .await
+        .unwrap();
+    assert_eq!(img.id.as_str(), built.config_digest);
+    assert_eq!(proxy.dropped(), 2, "the first two connections were cut");
+}

@@ -4,7 +4,22 @@
 //! snapshots keyed by chain ID, garbage collection, and mounting a
 //! container's rootfs as one overlay of its image's snapshots.
 //!
-//! The CRI ImageService and the `berth` CLI sit on top of [`ImageStore`].
+//! The CRI ImageService and the `berth` CLI sit on top of [`ImageStore`]:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), berth_agent::images::ImageError> {
+//! use std::path::Path;
+//! use berth_agent::images::{ImageStore, RegistryConfig, DEFAULT_ROOT};
+//!
+//! let store = ImageStore::open(Path::new(DEFAULT_ROOT), RegistryConfig::default())?;
+//! let image = store.pull("busybox", None).await?; // docker.io/library/busybox:latest
+//! let container_dir = Path::new("/run/berth/containers/c1");
+//! let rootfs = store.prepare_rootfs(image.id.as_str(), container_dir, false)?;
+//! // ... run the container with `rootfs.target` as its root ...
+//! store.release_rootfs(container_dir)?;
+//! store.remove("busybox")?; // idempotent; frees what no other image uses
+//! # Ok(()) }
+//! ```
 
 mod content;
 mod digest;

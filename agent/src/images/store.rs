@@ -108,8 +108,11 @@ impl ImageStore {
     }
 
     /// Pulls `reference` (normalised like Docker's), trying the registry's
-    /// mirrors in order and then the registry itself. An image already
-    /// stored under the same digest reference is returned without network.
+    /// mirrors in order (anonymously: `auth` is only sent to the registry
+    /// itself) and then the registry. Index entries are chosen for the
+    /// store's platform. An image already stored under the same digest
+    /// reference is returned without network. A tag is recorded (and moved
+    /// from any image that had it) only when pulling by tag alone.
     pub async fn pull(
         &self,
         reference: &str,
@@ -126,7 +129,12 @@ impl ImageStore {
         let _gc = lock_async(self.inner.locks.join("gc"), LockMode::Shared).await?;
         let mut errors = Vec::new();
         for endpoint in self.inner.registry.endpoints(&reference.registry) {
-            let client = RegistryClient::new(&endpoint, &reference, &auth);
+            // Credentials are for the registry: never hand them to a mirror.
+            let endpoint_auth = match endpoint.is_mirror {
+                true => RegistryAuth::Anonymous,
+                false => auth.clone(),
+            };
+            let client = RegistryClient::new(&endpoint, &reference, &endpoint_auth);
             match self.pull_from(&client, &reference).await {
                 Ok(image) => return Ok(image),
                 Err(e) => {

@@ -56,6 +56,10 @@ fn import_oci_archive_and_mount_rootfs() {
     }
     assert!(s.status("busybox:other").unwrap().is_none());
     assert_eq!(s.list().unwrap().len(), 1);
+    for private in ["snapshots", "tmp"] {
+        let mode = fs::metadata(s.root().join(private)).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{private} is private to root");
+    }
 
     let cdir = tmp.path().join("c1");
     let m = s.prepare_rootfs(img.id.as_str(), &cdir, false).unwrap();

@@ -13,6 +13,7 @@
 //! updates hold `locks/meta`.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -86,6 +87,12 @@ impl ImageStore {
         let leases = root.join("leases");
         for dir in [&blobs, &snapshots, &images, &tmp, &locks, &leases] {
             fs::create_dir_all(dir).map_err(ImageError::io("create", dir))?;
+        }
+        // Image files keep their set-id bits and device nodes: host users
+        // must not reach them through the store.
+        for dir in [&snapshots, &tmp] {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+                .map_err(ImageError::io("chmod", dir))?;
         }
         sweep_stale(&tmp)?;
         Ok(ImageStore {

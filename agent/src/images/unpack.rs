@@ -6,12 +6,14 @@
 //! a time with `O_NOFOLLOW`, so no entry can write outside the snapshot:
 //! absolute paths, `..` components and paths through symlinks are rejected.
 
+use std::cell::RefCell;
 use std::ffi::{CString, OsStr};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
 
 use nix::errno::Errno;
 use nix::fcntl::{openat, AtFlags, OFlag};
@@ -63,6 +65,7 @@ pub fn unpack_layer(blob: impl Read, dest: &Path, layer: &str) -> Result<Unpacke
         root: root.into(),
         layer,
         dirs: Vec::new(),
+        parent_cache: RefCell::new(None),
     };
     {
         let mut archive = tar::Archive::new(&mut hashing);
@@ -91,6 +94,9 @@ struct Applier<'a> {
     layer: &'a str,
     /// Directories and their mtimes, set last (creating children changes them).
     dirs: Vec<(PathBuf, u64)>,
+    /// The last parent directory opened: consecutive entries mostly share
+    /// one. Dropped whenever a directory is removed.
+    parent_cache: RefCell<Option<(PathBuf, Rc<OwnedFd>)>>,
 }
 
 impl Applier<'_> {
@@ -134,6 +140,19 @@ impl Applier<'_> {
 
     /// Opens the directory `rel` below the root, one component at a time,
     /// never following symlinks; creates missing directories if `create`.
+    /// [`Applier::open_dir`] with creation, served from the cache when the
+    /// previous entry had the same parent.
+    fn parent_dir(&self, rel: &Path, entry: &Path) -> Result<Rc<OwnedFd>, ImageError> {
+        if let Some((path, fd)) = &*self.parent_cache.borrow() {
+            if path == rel {
+                return Ok(fd.clone());
+            }
+        }
+        let fd = Rc::new(self.open_dir(rel, true, entry)?);
+        *self.parent_cache.borrow_mut() = Some((rel.to_path_buf(), fd.clone()));
+        Ok(fd)
+    }
+
     fn open_dir(&self, rel: &Path, create: bool, entry: &Path) -> Result<OwnedFd, ImageError> {
         let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let mut fd =
@@ -180,7 +199,7 @@ impl Applier<'_> {
             // The root directory itself: its metadata belongs to the lower layers.
             return Ok(());
         };
-        let parent = self.open_dir(parent_rel, true, &raw)?;
+        let parent = self.parent_dir(parent_rel, &raw)?;
         let name_str = name.to_string_lossy();
         if name_str == OPAQUE_MARKER {
             return set_xattr_fd(&parent, OPAQUE_XATTR, b"y").map_err(self.io_err(&raw));
@@ -189,15 +208,16 @@ impl Applier<'_> {
             if hidden.is_empty() || hidden == "." || hidden == ".." {
                 return Err(self.unsafe_entry(&raw, "malformed whiteout name"));
             }
-            self.remove_existing(&parent, OsStr::new(hidden), &raw)?;
-            return mknodat(
-                parent.as_fd(),
-                hidden,
-                SFlag::S_IFCHR,
-                Mode::empty(),
-                libc::makedev(0, 0),
-            )
-            .map_err(self.errno(&raw));
+            let hidden = OsStr::new(hidden);
+            return self.create(&parent, hidden, &raw, || {
+                mknodat(
+                    parent.as_fd(),
+                    hidden,
+                    SFlag::S_IFCHR,
+                    Mode::empty(),
+                    libc::makedev(0, 0),
+                )
+            });
         }
         let meta = self.meta(entry, &raw)?;
         let name = name.as_os_str();
@@ -220,14 +240,14 @@ impl Applier<'_> {
                 self.dirs.push((path, meta.mtime));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                self.remove_existing(&parent, name, &raw)?;
                 let flags = OFlag::O_WRONLY
                     | OFlag::O_CREAT
                     | OFlag::O_EXCL
                     | OFlag::O_NOFOLLOW
                     | OFlag::O_CLOEXEC;
-                let fd = openat(parent.as_fd(), name, flags, Mode::from_bits_truncate(0o600))
-                    .map_err(self.errno(&raw))?;
+                let fd = self.create(&parent, name, &raw, || {
+                    openat(parent.as_fd(), name, flags, Mode::from_bits_truncate(0o600))
+                })?;
                 let mut file = File::from(fd);
                 io::copy(entry, &mut file).map_err(self.io_err(&raw))?;
                 self.set_fd_meta(&file, &meta, &raw, true)?;
@@ -236,8 +256,9 @@ impl Applier<'_> {
                 let target = entry.link_name().map_err(self.io_err(&raw))?;
                 let target =
                     target.ok_or_else(|| self.unsafe_entry(&raw, "symlink without target"))?;
-                self.remove_existing(&parent, name, &raw)?;
-                symlinkat(target.as_ref(), parent.as_fd(), name).map_err(self.errno(&raw))?;
+                self.create(&parent, name, &raw, || {
+                    symlinkat(target.as_ref(), parent.as_fd(), name)
+                })?;
                 self.set_path_meta(&parent, name, &meta, &raw, false)?;
             }
             tar::EntryType::Link => {
@@ -249,15 +270,15 @@ impl Applier<'_> {
                     return Err(self.unsafe_entry(&raw, "hard link to the root"));
                 };
                 let tparent = self.open_dir(tparent, false, &raw)?;
-                self.remove_existing(&parent, name, &raw)?;
-                linkat(
-                    tparent.as_fd(),
-                    tname,
-                    parent.as_fd(),
-                    name,
-                    AtFlags::empty(),
-                )
-                .map_err(self.errno(&raw))?;
+                self.create(&parent, name, &raw, || {
+                    linkat(
+                        tparent.as_fd(),
+                        tname,
+                        parent.as_fd(),
+                        name,
+                        AtFlags::empty(),
+                    )
+                })?;
             }
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
                 let (sflag, dev) = match kind {
@@ -281,15 +302,15 @@ impl Applier<'_> {
                         (sflag, libc::makedev(major, minor))
                     }
                 };
-                self.remove_existing(&parent, name, &raw)?;
-                mknodat(
-                    parent.as_fd(),
-                    name,
-                    sflag,
-                    Mode::from_bits_truncate(0o600),
-                    dev,
-                )
-                .map_err(self.errno(&raw))?;
+                self.create(&parent, name, &raw, || {
+                    mknodat(
+                        parent.as_fd(),
+                        name,
+                        sflag,
+                        Mode::from_bits_truncate(0o600),
+                        dev,
+                    )
+                })?;
                 self.set_path_meta(&parent, name, &meta, &raw, true)?;
             }
             _ => {
@@ -391,6 +412,24 @@ impl Applier<'_> {
         .map_err(self.errno(raw))
     }
 
+    /// Runs `make` to create `name` in `parent`; if something is already
+    /// there (an earlier entry of the layer), removes it and tries again.
+    fn create<T>(
+        &self,
+        parent: &OwnedFd,
+        name: &OsStr,
+        raw: &Path,
+        make: impl Fn() -> nix::Result<T>,
+    ) -> Result<T, ImageError> {
+        match make() {
+            Err(Errno::EEXIST) => {
+                self.remove_existing(parent, name, raw)?;
+                make().map_err(self.errno(raw))
+            }
+            other => other.map_err(self.errno(raw)),
+        }
+    }
+
     /// Removes whatever `name` in `parent` is (a directory with its contents).
     fn remove_existing(
         &self,
@@ -401,6 +440,8 @@ impl Applier<'_> {
         match unlinkat(parent.as_fd(), name, UnlinkatFlags::NoRemoveDir) {
             Ok(()) | Err(Errno::ENOENT) => Ok(()),
             Err(Errno::EISDIR) => {
+                // The cached parent may be this directory or below it.
+                self.parent_cache.borrow_mut().take();
                 let path = fd_path(parent).join(name);
                 std::fs::remove_dir_all(&path).map_err(self.io_err(raw))
             }

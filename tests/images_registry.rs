@@ -12,7 +12,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use berth_agent::images::{RegistryAuth, RegistryConfig};
+use berth_agent::images::{ImageUser, RegistryAuth, RegistryConfig};
 use berth_fixtures::image::{write_index_archive, BuiltImage, Compression, ImageSpec, Layer};
 use common::{assert_layered_view, busybox, layered, scratch, store, store_with, MountGuard};
 use token_server::TokenServer;
@@ -222,6 +222,7 @@ async fn pull_by_tag_then_by_digest() {
     assert_eq!(img.id.as_str(), built.config_digest);
     assert_eq!(img.repo_tags, vec![name.clone()]);
     assert_eq!(img.user.as_deref(), Some("1000:1000"));
+    assert_eq!(img.image_user(), ImageUser::Uid(1000));
     assert_eq!(img.repo_digests.len(), 1);
     assert_eq!(s.status(&name).unwrap().unwrap().id, img.id);
     let m = s

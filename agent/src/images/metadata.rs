@@ -48,6 +48,37 @@ impl Image {
             .chain(std::iter::once(&self.config_descriptor.digest))
             .chain(self.layers.iter().map(|l| &l.digest))
     }
+
+    /// The config's `User` split the way CRI reports it: a numeric user
+    /// (`1000`, `1000:1000`) as a UID, anything else as a user name.
+    pub fn image_user(&self) -> ImageUser {
+        ImageUser::parse(self.user.as_deref().unwrap_or(""))
+    }
+}
+
+/// Who an image runs as by default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageUser {
+    /// No user set: root unless the container says otherwise.
+    Unset,
+    /// A numeric UID (the group part, if any, is not reported).
+    Uid(u32),
+    /// A user name (resolved inside the container's rootfs).
+    Name(String),
+}
+
+impl ImageUser {
+    /// Parses `user[:group]`.
+    pub fn parse(spec: &str) -> Self {
+        let user = spec.split(':').next().unwrap_or("");
+        if user.is_empty() {
+            ImageUser::Unset
+        } else if let Ok(uid) = user.parse::<u32>() {
+            ImageUser::Uid(uid)
+        } else {
+            ImageUser::Name(user.to_string())
+        }
+    }
 }
 
 /// The image records.
@@ -146,5 +177,22 @@ fn merge_names(into: &mut Vec<String>, from: &[String]) {
         if !into.contains(name) {
             into.push(name.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ImageUser;
+
+    #[test]
+    fn image_user_is_uid_or_name() {
+        assert_eq!(ImageUser::parse(""), ImageUser::Unset);
+        assert_eq!(ImageUser::parse("1000"), ImageUser::Uid(1000));
+        assert_eq!(ImageUser::parse("1000:1000"), ImageUser::Uid(1000));
+        assert_eq!(
+            ImageUser::parse("nobody:nogroup"),
+            ImageUser::Name("nobody".into())
+        );
+        assert_eq!(ImageUser::parse(":100"), ImageUser::Unset);
     }
 }

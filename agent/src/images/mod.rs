@@ -42,7 +42,7 @@ mod usage;
 pub use digest::{chain_ids, Digest};
 pub use error::ImageError;
 pub use manifest::{Descriptor, Platform};
-pub use metadata::Image;
+pub use metadata::{Image, ImageUser};
 pub use reference::Reference;
 pub use registry::RegistryAuth;
 pub use registry_config::{Endpoint, RegistryConfig};

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
 
+use base64::Engine as _;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::manifest::OciDescriptor;
@@ -35,6 +36,41 @@ pub enum RegistryAuth {
 }
 
 impl RegistryAuth {
+    /// Builds credentials from CRI's `AuthConfig` fields: a registry token
+    /// wins, then username and password, then `auth` (base64 of
+    /// `user:password`); none of them means anonymous.
+    pub fn from_cri(
+        username: &str,
+        password: &str,
+        auth: &str,
+        registry_token: &str,
+    ) -> Result<Self, ImageError> {
+        if !registry_token.is_empty() {
+            return Ok(RegistryAuth::Bearer(registry_token.to_string()));
+        }
+        if !username.is_empty() {
+            return Ok(RegistryAuth::Basic {
+                username: username.into(),
+                password: password.into(),
+            });
+        }
+        if auth.is_empty() {
+            return Ok(RegistryAuth::Anonymous);
+        }
+        let bad = |reason: &str| ImageError::malformed("registry auth", reason);
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(auth.trim())
+            .map_err(|_| bad("auth is not base64"))?;
+        let decoded = String::from_utf8(decoded).map_err(|_| bad("auth is not utf-8"))?;
+        let (username, password) = decoded
+            .split_once(':')
+            .ok_or_else(|| bad("auth is not user:password"))?;
+        Ok(RegistryAuth::Basic {
+            username: username.into(),
+            password: password.into(),
+        })
+    }
+
     fn to_client(&self) -> oci_client::secrets::RegistryAuth {
         match self {
             RegistryAuth::Anonymous => oci_client::secrets::RegistryAuth::Anonymous,
@@ -216,5 +252,37 @@ where
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RegistryAuth;
+
+    #[test]
+    fn cri_auth_fields_in_order_of_precedence() {
+        let basic = |u: &str, p: &str| RegistryAuth::Basic {
+            username: u.into(),
+            password: p.into(),
+        };
+        assert_eq!(
+            RegistryAuth::from_cri("", "", "", "").unwrap(),
+            RegistryAuth::Anonymous
+        );
+        assert_eq!(
+            RegistryAuth::from_cri("u", "p", "", "").unwrap(),
+            basic("u", "p")
+        );
+        // base64("alice:s3:cret")
+        assert_eq!(
+            RegistryAuth::from_cri("", "", "YWxpY2U6czM6Y3JldA==", "").unwrap(),
+            basic("alice", "s3:cret")
+        );
+        assert_eq!(
+            RegistryAuth::from_cri("u", "p", "", "tok").unwrap(),
+            RegistryAuth::Bearer("tok".into())
+        );
+        assert!(RegistryAuth::from_cri("", "", "!!", "").is_err());
+        assert!(RegistryAuth::from_cri("", "", "bm9jb2xvbg==", "").is_err());
     }
 }

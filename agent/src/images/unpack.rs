@@ -594,6 +594,37 @@ mod tests {
     }
 
     #[test]
+    fn long_names_and_link_targets() {
+        let long_dir = "d".repeat(120);
+        let long_file = format!("{long_dir}/{}", "f".repeat(150));
+        let mut b = tar::Builder::new(Vec::new());
+        let header = || {
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(0o644);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(0);
+            h
+        };
+        let mut h = header();
+        h.set_size(4);
+        b.append_data(&mut h, &long_file, &b"long"[..]).unwrap();
+        let mut h = header();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, "sym", format!("/{long_file}"))
+            .unwrap();
+        let tar = b.into_inner().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        unpack_layer(&tar[..], dir.path(), "long").unwrap();
+        assert_eq!(fs::read(dir.path().join(&long_file)).unwrap(), b"long");
+        assert_eq!(
+            fs::read_link(dir.path().join("sym")).unwrap(),
+            Path::new(&format!("/{long_file}"))
+        );
+    }
+
+    #[test]
     fn truncated_layers_fail() {
         let blob = Layer::new()
             .file("f", &[7u8; 10_000])

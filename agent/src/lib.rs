@@ -1,1 +1,2 @@
 //! The berth node agent: CRI server, pod and container state, image store.
+pub mod images;

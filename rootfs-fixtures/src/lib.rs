@@ -1,11 +1,13 @@
 //! Test and benchmark fixtures built from Debian's busybox-static: a minimal
-//! rootfs (fresh or cached per machine) and OCI bundles around it.
+//! rootfs (fresh or cached per machine), OCI bundles around it, and OCI image
+//! layouts and archives (`image`).
 
 mod bundle;
 mod busybox;
 mod cache;
 mod error;
 mod etc_files;
+pub mod image;
 mod rootfs;
 mod spec;
 

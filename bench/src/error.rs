@@ -51,7 +51,7 @@ pub enum BenchError {
         op: &'static str,
         pod: String,
         #[source]
-        source: berth_cni::NetError,
+        source: Box<berth_cni::NetError>,
     },
     /// A pod network task died before finishing.
     #[error("{path} network: {op} task for pod {pod} failed: {reason}")]

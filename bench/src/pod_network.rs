@@ -118,7 +118,7 @@ impl PodNetwork {
             path: layout.name,
             op: "open",
             pod: "-".to_string(),
-            source,
+            source: Box::new(source),
         })?;
         Ok(PodNetwork {
             name: layout.name,
@@ -179,7 +179,10 @@ impl PodNetwork {
             Some(ip) if self.subnet.contains(&ip) => Ok(elapsed),
             other => Err(BenchError::Misbehaved {
                 runtime: self.name,
-                what: format!("pod {} got address {other:?}, not in {}", pod.id, self.subnet),
+                what: format!(
+                    "pod {} got address {other:?}, not in {}",
+                    pod.id, self.subnet
+                ),
             }),
         }
     }
@@ -247,9 +250,7 @@ impl PodNetwork {
             .split(|c: char| !c.is_ascii_digit())
             .filter(|word| !word.is_empty())
             .collect();
-        Ok(ports
-            .into_iter()
-            .all(|port| words.contains(&port.as_str())))
+        Ok(ports.into_iter().all(|port| words.contains(&port.as_str())))
     }
 
     fn host_port(&self, serial: u64) -> u16 {
@@ -262,7 +263,7 @@ impl PodNetwork {
             path: self.name,
             op,
             pod: pod.to_string(),
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -280,13 +281,10 @@ fn config(
     mode: NetworkMode,
 ) -> Result<NetworkConfig, BenchError> {
     let dir = work_dir.join(layout.name);
-    let subnet = layout
-        .subnet
-        .parse()
-        .map_err(|_| BenchError::Misbehaved {
-            runtime: layout.name,
-            what: format!("bad subnet {}", layout.subnet),
-        })?;
+    let subnet = layout.subnet.parse().map_err(|_| BenchError::Misbehaved {
+        runtime: layout.name,
+        what: format!("bad subnet {}", layout.subnet),
+    })?;
     Ok(NetworkConfig {
         mode,
         bridge: layout.bridge.to_string(),

@@ -38,7 +38,7 @@ impl Builtin {
             mtu: cfg.mtu,
             pool4,
             pool6,
-            nft: NftTable::new(&cfg.nft_table),
+            nft: NftTable::new(&cfg.nft_table)?,
         };
         crate::sysctl::write_net("ipv4/ip_forward", "1")?;
         if builtin.pool6.is_some() {

@@ -256,7 +256,8 @@ fn fnv1a(a: &[u8], b: &[u8]) -> u64 {
     hash
 }
 
-/// Runs blocking work (an `nft` run) off the async worker threads.
+/// Runs blocking work (an `nft` run, or an nf_tables transaction, which may
+/// wait for the namespace's commit lock) off the async worker threads.
 pub(crate) async fn run_blocking<T, F>(work: F) -> Result<T, NetError>
 where
     T: Send + 'static,

@@ -1,6 +1,7 @@
-//! The runtime benchmark's cases and their interleaved sampling: in every
-//! sample each runtime runs the case once, in an order rotated per sample, so
-//! that noise on the shared machine falls on all runtimes alike.
+//! The runtime benchmark's cases, and the interleaved sampling every bench
+//! uses: in every sample each subject (runtime, network path) runs the case
+//! once, in an order rotated per sample, so that noise on the shared machine
+//! falls on all subjects alike.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -40,8 +41,8 @@ pub struct CaseResult {
     pub outcomes: Vec<Outcome>,
 }
 
-/// Per runtime: `None` if usable, else why not.
-type Availability = Vec<Option<String>>;
+/// Per subject (runtime, network path): `None` if usable, else why not.
+pub type Availability = Vec<Option<String>>;
 
 /// Runs every case and returns the report's rows.
 pub fn run_all(session: &Session, plan: Plan) -> Result<Vec<CaseResult>, BenchError> {
@@ -50,7 +51,7 @@ pub fn run_all(session: &Session, plan: Plan) -> Result<Vec<CaseResult>, BenchEr
 
     progress("run /bin/true");
     rows.extend(interleaved(
-        session,
+        &session.runtimes,
         &available,
         &["run /bin/true"],
         plan.samples,
@@ -59,7 +60,7 @@ pub fn run_all(session: &Session, plan: Plan) -> Result<Vec<CaseResult>, BenchEr
 
     progress("create / start / delete");
     rows.extend(interleaved(
-        session,
+        &session.runtimes,
         &available,
         &["create", "start", "delete"],
         plan.samples,
@@ -72,7 +73,7 @@ pub fn run_all(session: &Session, plan: Plan) -> Result<Vec<CaseResult>, BenchEr
     let sequential = format!("{} x run, sequential", plan.batch);
     progress(&sequential);
     rows.extend(interleaved(
-        session,
+        &session.runtimes,
         &available,
         &[&sequential],
         plan.batch_samples,
@@ -82,7 +83,7 @@ pub fn run_all(session: &Session, plan: Plan) -> Result<Vec<CaseResult>, BenchEr
     let parallel = format!("{} x run, {} workers", plan.batch, plan.workers);
     progress(&parallel);
     rows.extend(interleaved(
-        session,
+        &session.runtimes,
         &available,
         &[&parallel],
         plan.batch_samples,
@@ -91,7 +92,7 @@ pub fn run_all(session: &Session, plan: Plan) -> Result<Vec<CaseResult>, BenchEr
     Ok(rows)
 }
 
-fn progress(case: &str) {
+pub fn progress(case: &str) {
     eprintln!("berth-bench: measuring {case}");
 }
 
@@ -99,39 +100,46 @@ fn progress(case: &str) {
 /// warm-up); a runtime that fails, or exits 0 without running it, is
 /// unavailable for every case.
 fn probe(session: &Session) -> Result<Availability, BenchError> {
-    session
-        .runtimes
+    availability(&session.runtimes, |runtime| probe_one(session, runtime))
+}
+
+/// Runs `probe` once per subject: a subject whose probe fails is
+/// unavailable for every case, with the failure's reason.
+pub fn availability<T>(
+    subjects: &[T],
+    probe: impl Fn(&T) -> Result<(), BenchError>,
+) -> Result<Availability, BenchError> {
+    subjects
         .iter()
-        .map(|runtime| match probe_one(session, runtime) {
-            Ok(_) => Ok(None),
+        .map(|subject| match probe(subject) {
+            Ok(()) => Ok(None),
             Err(BenchError::Interrupted) => Err(BenchError::Interrupted),
             Err(error) => Ok(Some(error.reason())),
         })
         .collect()
 }
 
-/// Samples `measure(index, runtime)` (which yields one duration per name in
-/// `names`) for every
-/// available runtime, interleaved. A runtime whose measurement fails is shown as
-/// unavailable for these cases, with the failure's reason.
-fn interleaved(
-    session: &Session,
+/// Samples `measure(index, subject)` (which yields one duration per name in
+/// `names`) for every available subject (runtime, network path),
+/// interleaved. A subject whose measurement fails is shown as unavailable
+/// for these cases, with the failure's reason.
+pub fn interleaved<T>(
+    subjects: &[T],
     available: &Availability,
     names: &[&str],
     samples: usize,
-    measure: impl Fn(usize, &Runtime) -> Result<Vec<Duration>, BenchError>,
+    measure: impl Fn(usize, &T) -> Result<Vec<Duration>, BenchError>,
 ) -> Result<Vec<CaseResult>, BenchError> {
-    let runtimes = &session.runtimes;
     let mut failures = available.clone();
-    let mut series = vec![vec![Vec::new(); names.len()]; runtimes.len()];
+    let mut series = vec![vec![Vec::new(); names.len()]; subjects.len()];
     for sample in 0..samples {
-        for offset in 0..runtimes.len() {
-            let index = (sample + offset) % runtimes.len();
+        for offset in 0..subjects.len() {
+            let index = (sample + offset) % subjects.len();
             if failures[index].is_some() {
                 continue;
             }
             interrupt::check()?;
-            match measure(index, &runtimes[index]) {
+            match measure(index, &subjects[index]) {
                 Ok(durations) => {
                     for (case, duration) in durations.into_iter().enumerate() {
                         series[index][case].push(duration);
@@ -147,7 +155,7 @@ fn interleaved(
         .enumerate()
         .map(|(case, name)| CaseResult {
             name: name.to_string(),
-            outcomes: (0..runtimes.len())
+            outcomes: (0..subjects.len())
                 .map(|index| outcome(&failures[index], &series[index][case]))
                 .collect(),
         })
@@ -249,7 +257,7 @@ fn exec_case(
         targets.push(id);
     }
     let measured = interleaved(
-        session,
+        &session.runtimes,
         &usable,
         &["exec /bin/true"],
         samples,

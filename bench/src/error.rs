@@ -44,6 +44,29 @@ pub enum BenchError {
     /// The Ctrl-C/SIGTERM handler could not be installed.
     #[error("installing the signal handler: {0}")]
     Signal(#[from] ctrlc::Error),
+    /// A pod network operation failed.
+    #[error("{path} network: {op} pod {pod}: {source}")]
+    Net {
+        path: &'static str,
+        op: &'static str,
+        pod: String,
+        #[source]
+        source: Box<berth_cni::NetError>,
+    },
+    /// A pod network task died before finishing.
+    #[error("{path} network: {op} task for pod {pod} failed: {reason}")]
+    Task {
+        path: &'static str,
+        op: &'static str,
+        pod: String,
+        reason: String,
+    },
+    /// The async runtime that drives the pod networks could not start.
+    #[error("starting the async runtime: {0}")]
+    AsyncRuntime(#[source] std::io::Error),
+    /// The bench could not move into its own network namespace.
+    #[error("entering a private node network namespace: {0}")]
+    NodeNetns(#[source] nix::Error),
     /// The user interrupted the run.
     #[error("interrupted")]
     Interrupted,
@@ -61,6 +84,7 @@ impl BenchError {
                 format!("not found: {}", binary.display())
             }
             BenchError::Spawn { source, .. } => source.to_string(),
+            BenchError::Net { op, source, .. } => format!("{op}: {source}"),
             other => other.to_string(),
         }
     }

@@ -1,10 +1,17 @@
 //! `berth-bench`: side-by-side benchmarks of berth against its peers.
 //! `berth-bench runtime` times berth-runtime, runc and crun on one busybox
-//! bundle in one interleaved run.
+//! bundle in one interleaved run; `berth-bench network` times pod network
+//! setup and teardown of berth's built-in network against the standard CNI
+//! plugins.
 
 mod cases;
 mod error;
 mod interrupt;
+mod net_cases;
+mod net_report;
+mod net_session;
+mod node_netns;
+mod pod_network;
 mod report;
 mod runtime;
 mod session;
@@ -17,6 +24,9 @@ use clap::{Parser, Subcommand};
 
 use crate::cases::Plan;
 use crate::error::BenchError;
+use crate::net_cases::NetPlan;
+use crate::net_report::PathInfo;
+use crate::net_session::NetSession;
 use crate::report::RuntimeInfo;
 use crate::session::Session;
 
@@ -32,6 +42,10 @@ enum Command {
     /// Time run, create/start/delete, exec and batches of runs for
     /// berth-runtime, runc and crun, interleaved.
     Runtime(RuntimeArgs),
+    /// Time pod network setup and teardown, one pod and bursts of pods, of
+    /// the built-in network and of the CNI bridge/host-local/portmap
+    /// plugins, interleaved, in a private node network namespace.
+    Network(NetworkArgs),
 }
 
 #[derive(clap::Args)]
@@ -58,6 +72,22 @@ struct RuntimeArgs {
     /// crun binary.
     #[arg(long, default_value = "crun")]
     crun: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct NetworkArgs {
+    /// Samples per single-pod case.
+    #[arg(long, default_value_t = 20)]
+    samples: usize,
+    /// Samples per burst case (default: samples, at most 5).
+    #[arg(long)]
+    burst_samples: Option<usize>,
+    /// Pods set up (then torn down) at once in a burst.
+    #[arg(long, default_value_t = 20)]
+    concurrency: usize,
+    /// Directory of the CNI plugin binaries.
+    #[arg(long, default_value = "/usr/lib/cni")]
+    cni_bin_dir: PathBuf,
 }
 
 /// berth-runtime next to the running binary (both live in target/release).
@@ -94,11 +124,40 @@ fn bench_runtimes(args: RuntimeArgs) -> Result<String, BenchError> {
     Ok(report::render(plan, &infos, &rows))
 }
 
+fn bench_network(args: NetworkArgs) -> Result<String, BenchError> {
+    let plan = NetPlan {
+        samples: args.samples.max(1),
+        burst_samples: args.burst_samples.unwrap_or(args.samples.min(5)).max(1),
+        concurrency: args.concurrency.max(1),
+    };
+    let mut session = NetSession::new(&args.cni_bin_dir)?;
+    let rows = net_cases::run_all(&session, plan)?;
+    let infos: Vec<PathInfo> = session
+        .paths
+        .iter()
+        .map(|path| PathInfo {
+            name: path.name(),
+            description: path.description(),
+        })
+        .collect();
+    let burst_total = &net_cases::burst_cases(plan.concurrency)[2];
+    let judged = [net_cases::SINGLE_CASES[2], burst_total.as_str()];
+    let report = net_report::render(plan, &infos, &rows, &judged);
+    drop(infos);
+    session.close()?;
+    Ok(report)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = interrupt::install().and_then(|_| match cli.command {
-        Command::Runtime(args) => bench_runtimes(args),
-    });
+    let result = match cli.command {
+        Command::Runtime(args) => interrupt::install().and_then(|_| bench_runtimes(args)),
+        // The namespace first, while this is the only thread: the signal
+        // handler's thread and every later one inherit it.
+        Command::Network(args) => node_netns::enter()
+            .and_then(|_| interrupt::install())
+            .and_then(|_| bench_network(args)),
+    };
     match result {
         Ok(report) => {
             print!("{report}");

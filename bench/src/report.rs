@@ -41,18 +41,20 @@ pub fn render(plan: Plan, runtimes: &[RuntimeInfo], rows: &[CaseResult]) -> Stri
     }
     out.push('\n');
     out.push_str(&table(runtimes, rows));
-    out.push_str(&notes(runtimes, rows));
+    let names: Vec<&str> = runtimes.iter().map(|info| info.name).collect();
+    out.push_str(&notes(&names, rows));
     out
 }
 
-/// The full reason of every distinct n/a cell, below the table.
-fn notes(runtimes: &[RuntimeInfo], rows: &[CaseResult]) -> String {
+/// The full reason of every distinct n/a cell, below the table; `names`
+/// are the subjects of the outcome columns, in order.
+pub fn notes(names: &[&str], rows: &[CaseResult]) -> String {
     let mut seen: Vec<(&str, &str)> = Vec::new();
     for row in rows {
-        for (info, outcome) in runtimes.iter().zip(&row.outcomes) {
+        for (name, outcome) in names.iter().zip(&row.outcomes) {
             if let Outcome::Unavailable(reason) = outcome {
-                if !seen.contains(&(info.name, reason.as_str())) {
-                    seen.push((info.name, reason));
+                if !seen.contains(&(name, reason.as_str())) {
+                    seen.push((name, reason));
                 }
             }
         }
@@ -101,7 +103,7 @@ fn table(runtimes: &[RuntimeInfo], rows: &[CaseResult]) -> String {
 }
 
 /// Pads every column to its widest cell.
-fn align(lines: &[Vec<String>]) -> String {
+pub fn align(lines: &[Vec<String>]) -> String {
     let columns = lines.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|column| {
@@ -126,7 +128,8 @@ fn align(lines: &[Vec<String>]) -> String {
     out
 }
 
-fn cell(outcome: &Outcome) -> String {
+/// `median (p90 ...)`, or `n/a (reason)`.
+pub fn cell(outcome: &Outcome) -> String {
     match outcome {
         Outcome::Measured(summary) => {
             format!(
@@ -148,15 +151,22 @@ fn shorten(text: &str) -> String {
     format!("{}...", kept.trim_end())
 }
 
-fn ratio(subject: &Outcome, peer: &Outcome) -> String {
-    match (subject, peer) {
-        (Outcome::Measured(subject), Outcome::Measured(peer)) if !peer.median.is_zero() => {
-            format!(
-                "{:.2}x",
-                subject.median.as_secs_f64() / peer.median.as_secs_f64()
-            )
+/// The ratio of the medians, `numerator / denominator`, as `1.23x`.
+pub fn ratio(numerator: &Outcome, denominator: &Outcome) -> String {
+    median_ratio(numerator, denominator)
+        .map(|value| format!("{value:.2}x"))
+        .unwrap_or_else(|| "n/a".to_string())
+}
+
+/// `numerator`'s median over `denominator`'s, when both were measured.
+pub fn median_ratio(numerator: &Outcome, denominator: &Outcome) -> Option<f64> {
+    match (numerator, denominator) {
+        (Outcome::Measured(numerator), Outcome::Measured(denominator))
+            if !denominator.median.is_zero() =>
+        {
+            Some(numerator.median.as_secs_f64() / denominator.median.as_secs_f64())
         }
-        _ => "n/a".to_string(),
+        _ => None,
     }
 }
 
@@ -170,7 +180,7 @@ fn duration(value: Duration) -> String {
     }
 }
 
-fn kernel_release() -> String {
+pub fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|release| release.trim().to_string())
         .unwrap_or_else(|_| "unknown".to_string())

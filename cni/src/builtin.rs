@@ -38,7 +38,7 @@ impl Builtin {
             mtu: cfg.mtu,
             pool4,
             pool6,
-            nft: NftTable::new(&cfg.nft_table),
+            nft: NftTable::new(&cfg.nft_table)?,
         };
         crate::sysctl::write_net("ipv4/ip_forward", "1")?;
         if builtin.pool6.is_some() {
@@ -256,7 +256,8 @@ fn fnv1a(a: &[u8], b: &[u8]) -> u64 {
     hash
 }
 
-/// Runs blocking work (an `nft` run) off the async worker threads.
+/// Runs blocking work (an `nft` run, or an nf_tables transaction, which may
+/// wait for the namespace's commit lock) off the async worker threads.
 pub(crate) async fn run_blocking<T, F>(work: F) -> Result<T, NetError>
 where
     T: Send + 'static,

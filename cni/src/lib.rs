@@ -58,6 +58,7 @@ mod loopback;
 mod netlink;
 mod netns;
 mod nft;
+mod nft_elements;
 mod pod_locks;
 mod record;
 mod stats;

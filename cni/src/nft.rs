@@ -1,12 +1,14 @@
 //! berth's nftables table: egress masquerade and hostPort DNAT.
 //!
-//! Changes are applied with the `nft` tool reading a script on stdin. Each
-//! script is one kernel transaction, so a pod's mappings land or fail
-//! together; the tool is the stable, documented interface to nf_tables,
-//! while speaking nf_tables netlink directly would mean hand-encoding its
-//! expression bytecode with no maintained Rust library for it. One short
-//! `nft` run per pod setup or teardown is cheap next to everything else a
-//! sandbox start does.
+//! The table, maps and rules are made with the `nft` tool reading a script
+//! on stdin, once per daemon start: the tool is the stable, documented
+//! interface to nf_tables, while speaking nf_tables netlink directly would
+//! mean hand-encoding rule expression bytecode with no maintained Rust
+//! library for it. A pod's hostPorts, though, are only map elements (plain
+//! data), written over a long-lived netlink socket (`nft_elements.rs`): a
+//! short-lived `nft` per pod cost a fork/exec and, on teardown, an RCU grace
+//! period at its exit. Each pod's elements land or fail together, in one
+//! transaction.
 //!
 //! Layout of the `inet` table (name from the config):
 //! - four verdict-free maps hold every hostPort as an element, keyed by
@@ -31,16 +33,21 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 use ipnet::{Ipv4Net, Ipv6Net};
+use nix::errno::Errno;
 
 use crate::error::NetError;
-use crate::types::PortMapping;
+use crate::nft_elements::{Concat, ElementData, ElementOp, ElementSocket};
+use crate::types::{PortMapping, Protocol};
 
-/// Handle on the nftables table owned by one `Network`.
+/// Handle on the nftables table owned by one `Network`; clones share its
+/// element socket.
 #[derive(Debug, Clone)]
 pub(crate) struct NftTable {
     name: String,
+    elements: Arc<Mutex<ElementSocket>>,
 }
 
 /// The addresses a pod's hostPorts point at.
@@ -51,10 +58,12 @@ pub(crate) struct PodTarget {
 }
 
 impl NftTable {
-    pub fn new(name: &str) -> Self {
-        NftTable {
+    /// A handle on table `name` in the caller's network namespace.
+    pub fn new(name: &str) -> Result<Self, NetError> {
+        Ok(NftTable {
             name: name.to_string(),
-        }
+            elements: Arc::new(Mutex::new(ElementSocket::open()?)),
+        })
     }
 
     /// Creates the table, maps and chains, or rewrites the chains of an
@@ -164,58 +173,51 @@ impl NftTable {
     /// Installs every mapping of a pod in one transaction.
     pub fn add_pod(&self, target: PodTarget, mappings: &[PortMapping]) -> Result<(), NetError> {
         let elements = elements(target, mappings)?;
-        if elements.is_empty() {
-            return Ok(());
+        match self.apply_elements(ElementOp::Create, &elements) {
+            Err(Errno::EEXIST) => Err(NetError::PortMapping {
+                mapping: mappings
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                reason: "host port already mapped by another pod".to_string(),
+            }),
+            other => other.map_err(|errno| self.element_error("create", errno)),
         }
-        let t = &self.name;
-        let script: String = elements
-            .iter()
-            .map(|e| {
-                format!(
-                    "create element inet {t} {} {{ {} : {} }}\n",
-                    e.map, e.key, e.value
-                )
-            })
-            .collect();
-        self.apply(&script).map_err(|e| match e {
-            NetError::Nftables { reason, .. } if reason.contains("File exists") => {
-                NetError::PortMapping {
-                    mapping: mappings
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    reason: "host port already mapped by another pod".to_string(),
-                }
-            }
-            other => other,
-        })
     }
 
     /// Removes exactly the elements `add_pod` installed for these mappings;
     /// elements already gone are skipped.
     pub fn remove_pod(&self, target: PodTarget, mappings: &[PortMapping]) -> Result<(), NetError> {
         let elements = elements(target, mappings)?;
-        if elements.is_empty() {
-            return Ok(());
-        }
-        let t = &self.name;
-        let delete = |e: &Element| format!("delete element inet {t} {} {{ {} }}\n", e.map, e.key);
-        let all: String = elements.iter().map(delete).collect();
-        if self.apply(&all).is_ok() {
-            return Ok(());
+        match self.apply_elements(ElementOp::Delete, &elements) {
+            Ok(()) => return Ok(()),
+            Err(Errno::ENOENT) => {}
+            Err(errno) => return Err(self.element_error("delete", errno)),
         }
         // Some element is already gone (an interrupted earlier teardown):
         // delete one at a time and accept "no such element".
-        for e in &elements {
-            match self.apply(&delete(e)) {
-                Ok(()) => {}
-                Err(NetError::Nftables { reason, .. })
-                    if reason.contains("No such file or directory") => {}
-                Err(other) => return Err(other),
+        for element in elements {
+            match self.apply_elements(ElementOp::Delete, std::slice::from_ref(&element)) {
+                Ok(()) | Err(Errno::ENOENT) => {}
+                Err(errno) => return Err(self.element_error("delete", errno)),
             }
         }
         Ok(())
+    }
+
+    fn apply_elements(&self, op: ElementOp, elements: &[ElementData]) -> Result<(), Errno> {
+        self.elements
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .apply(&self.name, op, elements)
+    }
+
+    fn element_error(&self, op: &str, errno: Errno) -> NetError {
+        NetError::Nftables {
+            table: self.name.clone(),
+            reason: format!("{op} hostPort map elements: {}", errno.desc()),
+        }
     }
 
     /// Deletes the whole table; a missing table is fine.
@@ -256,14 +258,10 @@ impl NftTable {
     }
 }
 
-struct Element {
-    map: &'static str,
-    key: String,
-    value: String,
-}
-
-/// The map elements for `mappings` toward `target`.
-fn elements(target: PodTarget, mappings: &[PortMapping]) -> Result<Vec<Element>, NetError> {
+/// The map elements for `mappings` toward `target`, as nf_tables data:
+/// keys `[host address .] protocol . host port`, values
+/// `pod address . container port`.
+fn elements(target: PodTarget, mappings: &[PortMapping]) -> Result<Vec<ElementData>, NetError> {
     let mut out = Vec::new();
     for m in mappings {
         if m.host_port == 0 || m.container_port == 0 {
@@ -272,36 +270,61 @@ fn elements(target: PodTarget, mappings: &[PortMapping]) -> Result<Vec<Element>,
                 reason: "host and container ports must be non-zero".to_string(),
             });
         }
-        let proto = m.protocol.as_str();
-        let port_key = format!("{proto} . {}", m.host_port);
+        let proto_port = |key: Concat| {
+            key.field(&[protocol_number(m.protocol)])
+                .field(&m.host_port.to_be_bytes())
+                .into_bytes()
+        };
         let host_ip = m.host_ip.filter(|ip| !ip.is_unspecified());
-        let mut push = |map, key: String, pod: IpAddr| {
-            out.push(Element {
+        let mut push = |map, key: Vec<u8>, pod: IpAddr| {
+            out.push(ElementData {
                 map,
                 key,
-                value: format!("{pod} . {}", m.container_port),
+                value: Concat::default()
+                    .field(&ip_bytes(pod))
+                    .field(&m.container_port.to_be_bytes())
+                    .into_bytes(),
             })
         };
         match host_ip {
-            Some(IpAddr::V4(ip)) => {
+            Some(ip @ IpAddr::V4(_)) => {
                 let pod = target.ipv4.ok_or_else(|| family_error(m, "IPv4"))?;
-                push("hp4ip", format!("{ip} . {port_key}"), pod.into());
+                let key = proto_port(Concat::default().field(&ip_bytes(ip)));
+                push("hp4ip", key, pod.into());
             }
-            Some(IpAddr::V6(ip)) => {
+            Some(ip @ IpAddr::V6(_)) => {
                 let pod = target.ipv6.ok_or_else(|| family_error(m, "IPv6"))?;
-                push("hp6ip", format!("{ip} . {port_key}"), pod.into());
+                let key = proto_port(Concat::default().field(&ip_bytes(ip)));
+                push("hp6ip", key, pod.into());
             }
             None => {
                 if let Some(pod) = target.ipv4 {
-                    push("hp4", port_key.clone(), pod.into());
+                    push("hp4", proto_port(Concat::default()), pod.into());
                 }
                 if let Some(pod) = target.ipv6 {
-                    push("hp6", port_key, pod.into());
+                    push("hp6", proto_port(Concat::default()), pod.into());
                 }
             }
         }
     }
     Ok(out)
+}
+
+/// The IP protocol number nftables' `inet_proto` holds.
+fn protocol_number(protocol: Protocol) -> u8 {
+    match protocol {
+        Protocol::Tcp => libc::IPPROTO_TCP as u8,
+        Protocol::Udp => libc::IPPROTO_UDP as u8,
+        Protocol::Sctp => libc::IPPROTO_SCTP as u8,
+    }
+}
+
+/// An address in network byte order.
+fn ip_bytes(ip: IpAddr) -> Vec<u8> {
+    match ip {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        IpAddr::V6(v6) => v6.octets().to_vec(),
+    }
 }
 
 fn family_error(m: &PortMapping, family: &str) -> NetError {

@@ -523,3 +523,48 @@ impl TestNet {
         self.add_pod(&pod, vec![]).await
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_host_ip_port_works_and_teardown_survives_missing_elements() {
+    let t = TestNet::new("hp6ip", 14, true);
+    let ports = vec![
+        PortMapping {
+            protocol: Protocol::Tcp,
+            container_port: 80,
+            host_port: 18401,
+            host_ip: Some("fd00:bee:14::1".parse().unwrap()),
+        },
+        PortMapping {
+            protocol: Protocol::Tcp,
+            container_port: 80,
+            host_port: 18402,
+            host_ip: None,
+        },
+    ];
+    let pod = t.add_pod("hp6ip-a", ports).await.unwrap();
+    let server = echo_server(Some(t.netns("hp6ip-a")), "[::]:80".parse().unwrap(), 1);
+    let addr: SocketAddr = "[fd00:bee:14::1]:18401".parse().unwrap();
+    assert_eq!(echo(addr, "v6").unwrap(), "v6");
+    assert_eq!(server.join().unwrap(), 1);
+    let listing = nft_list(&t.cfg.nft_table);
+    let v6 = pod.ipv6.unwrap();
+    assert!(
+        listing.contains(&format!("fd00:bee:14::1 . tcp . 18401 : {v6} . 80")),
+        "{listing}"
+    );
+
+    // An interrupted earlier teardown removed one element already: the
+    // next teardown still removes the others and succeeds.
+    let gone = std::process::Command::new("nft")
+        .args(["delete", "element", "inet", &t.cfg.nft_table, "hp4"])
+        .arg("{ tcp . 18402 }")
+        .status()
+        .unwrap();
+    assert!(gone.success());
+    t.remove_pod("hp6ip-a").await;
+    let listing = nft_list(&t.cfg.nft_table);
+    assert!(
+        !listing.contains("18401") && !listing.contains("18402"),
+        "{listing}"
+    );
+}

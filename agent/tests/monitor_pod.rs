@@ -144,3 +144,47 @@ async fn tty_output_is_logged_as_stdout() {
     assert!(err.is_empty());
     pod.shutdown_and_check(&[pause, pid]).await;
 }
+
+#[tokio::test]
+async fn oom_kill_is_recorded() {
+    let mut pod = Pod::spawn("mon-oom").await;
+    let mut events = pod.client().subscribe();
+    let pause = pod.client().start_pause(&pod.pause_config()).await.unwrap();
+    // busybox tail buffers a stream without newlines: it grows until killed.
+    let mut bundle = pod.bundle("o1", "head -c 200000000 /dev/zero | tail", None);
+    let limit = 16 << 20;
+    let memory = oci_spec::runtime::LinuxMemoryBuilder::default()
+        .limit(limit)
+        .swap(limit)
+        .build()
+        .unwrap();
+    bundle
+        .spec_mut()
+        .linux_mut()
+        .as_mut()
+        .unwrap()
+        .resources_mut()
+        .as_mut()
+        .unwrap()
+        .set_memory(Some(memory));
+    bundle.save().unwrap();
+    let pid = pod
+        .client()
+        .create(&CreateRequest {
+            id: "o1".into(),
+            bundle: bundle.dir().to_path_buf(),
+            log_path: pod.log_path("o1"),
+            ..Default::default()
+        })
+        .await
+        .expect("create");
+    pod.client().start("o1").await.unwrap();
+    next_event(&mut events).await;
+    match next_event(&mut events).await {
+        Event::Exited { oom_killed, .. } => assert!(oom_killed, "oom_killed"),
+        e => panic!("unexpected {e:?}"),
+    }
+    let rec = records::read_exit(&pod.state_dir(), "o1").unwrap().unwrap();
+    assert!(rec.oom_killed);
+    pod.shutdown_and_check(&[pause, pid]).await;
+}

@@ -71,7 +71,8 @@ pub async fn spawn(cfg: &SpawnConfig) -> Result<MonitorClient> {
     MonitorClient::connect(&cfg.run_dir).await
 }
 
-type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Response>>>>;
+/// Waiters by request number; `None` once the connection has closed.
+type Pending = Arc<Mutex<Option<HashMap<u64, oneshot::Sender<Response>>>>>;
 type Subscriber = Arc<Mutex<Option<mpsc::UnboundedSender<Event>>>>;
 
 /// A connection to one pod's monitor.
@@ -99,7 +100,7 @@ impl MonitorClient {
             .await
             .map_err(|e| MonitorError::io("connect", &socket, e))?;
         let (read, writer) = stream.into_split();
-        let pending: Pending = Arc::default();
+        let pending: Pending = Arc::new(Mutex::new(Some(HashMap::new())));
         let subscriber: Subscriber = Arc::default();
         let reader = tokio::spawn(read_loop(
             BufReader::new(read),
@@ -132,12 +133,18 @@ impl MonitorClient {
             .map_err(|e| MonitorError::json("request", e))?;
         line.push(b'\n');
         let (tx, rx) = oneshot::channel();
-        if let Ok(mut p) = self.pending.lock() {
-            p.insert(req, tx);
+        let registered = self
+            .pending
+            .lock()
+            .ok()
+            .and_then(|mut p| p.as_mut().map(|p| p.insert(req, tx)))
+            .is_some();
+        if !registered {
+            return Err(MonitorError::Closed(self.socket.clone()));
         }
         let sent = self.writer.lock().await.write_all(&line).await;
         if let Err(e) = sent {
-            if let Ok(mut p) = self.pending.lock() {
+            if let Ok(Some(p)) = self.pending.lock().as_deref_mut() {
                 p.remove(&req);
             }
             return Err(MonitorError::io("write to", &self.socket, e));
@@ -232,7 +239,10 @@ async fn read_loop(
         }
         match serde_json::from_str::<ServerMessage>(&line) {
             Ok(ServerMessage::Response(r)) => {
-                let tx = pending.lock().ok().and_then(|mut p| p.remove(&r.req));
+                let tx = pending
+                    .lock()
+                    .ok()
+                    .and_then(|mut p| p.as_mut().and_then(|p| p.remove(&r.req)));
                 if let Some(tx) = tx {
                     let _ = tx.send(r);
                 }
@@ -247,8 +257,8 @@ async fn read_loop(
             Err(_) => {}
         }
     }
-    // Waiters see the connection closed.
+    // Waiters (and later requests) see the connection closed.
     if let Ok(mut p) = pending.lock() {
-        p.clear();
+        *p = None;
     }
 }

@@ -75,28 +75,47 @@ pub struct Pod {
 }
 
 impl Pod {
-    /// Spawns a monitor for a new pod.
-    pub async fn spawn(tag: &str) -> Pod {
+    /// A new pod without a monitor yet.
+    pub fn new(tag: &str) -> Pod {
         let name = unique(tag);
         let dir = tempfile::Builder::new()
             .prefix("berth-mon-")
             .tempdir()
             .unwrap();
-        let mut pod = Pod {
+        Pod {
             cgroup: format!("/berth-test-{name}"),
             name,
             dir,
             monitor_pid: 0,
             client: None,
             netns: None,
-        };
+        }
+    }
+
+    /// Spawns a monitor for a new pod.
+    pub async fn spawn(tag: &str) -> Pod {
+        let mut pod = Pod::new(tag);
         let client = spawn(&pod.spawn_config()).await.expect("spawn monitor");
-        pod.monitor_pid = records::read_pod(&pod.state_dir())
-            .unwrap()
-            .expect("monitor.json")
-            .monitor_pid;
+        pod.monitor_pid = pod.monitor_pid_on_disk();
         pod.client = Some(client);
         pod
+    }
+
+    /// Connects to a monitor started some other way.
+    pub async fn connect(&mut self) {
+        self.monitor_pid = self.monitor_pid_on_disk();
+        self.client = Some(
+            MonitorClient::connect(&self.run_dir())
+                .await
+                .expect("connect"),
+        );
+    }
+
+    fn monitor_pid_on_disk(&self) -> i32 {
+        records::read_pod(&self.state_dir())
+            .unwrap()
+            .expect("monitor.json")
+            .monitor_pid
     }
 
     pub fn spawn_config(&self) -> SpawnConfig {

@@ -120,6 +120,6 @@ async fn outlives_a_killed_spawner_and_stays_small() {
 
     let disk = records::read_pod(&pod.state_dir()).unwrap().unwrap();
     assert_eq!((disk.monitor_pid, disk.pause_pid), (m, Some(pause)));
-    assert_eq!(disk.containers[0].started_at.is_some(), true);
+    assert!(disk.containers[0].started_at.is_some());
     pod.shutdown_and_check(&[pause, pid]).await;
 }

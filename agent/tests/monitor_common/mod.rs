@@ -242,9 +242,12 @@ pub async fn next_event(rx: &mut UnboundedReceiver<Event>) -> Event {
         .expect("event stream open")
 }
 
+/// A log record: its `P`/`F` tag and text.
+pub type Record = (char, Vec<u8>);
+
 /// Splits a CRI log into per-stream (tag, text) records, checking each
 /// line's shape and timestamp format.
-pub fn parse_cri_log(data: &[u8]) -> (Vec<(char, Vec<u8>)>, Vec<(char, Vec<u8>)>) {
+pub fn parse_cri_log(data: &[u8]) -> (Vec<Record>, Vec<Record>) {
     let (mut out, mut err) = (Vec::new(), Vec::new());
     assert_eq!(data.last(), Some(&b'\n'), "log ends with a newline");
     for line in data[..data.len() - 1].split(|&b| b == b'\n') {

@@ -188,3 +188,31 @@ async fn oom_kill_is_recorded() {
     assert!(rec.oom_killed);
     pod.shutdown_and_check(&[pause, pid]).await;
 }
+
+#[tokio::test]
+async fn a_full_disk_does_not_stop_the_monitor() {
+    let mut pod = Pod::spawn("mon-full").await;
+    let mut events = pod.client().subscribe();
+    let pause = pod.client().start_pause(&pod.pause_config()).await.unwrap();
+    let bundle = pod.bundle("f1", "echo lost; exit 4", None);
+    // Every write to /dev/full fails with ENOSPC.
+    let pid = pod
+        .client()
+        .create(&CreateRequest {
+            id: "f1".into(),
+            bundle: bundle.dir().to_path_buf(),
+            log_path: "/dev/full".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("create");
+    pod.client().start("f1").await.unwrap();
+    next_event(&mut events).await;
+    assert!(matches!(
+        next_event(&mut events).await,
+        Event::Exited { exit_code: 4, .. }
+    ));
+    let (_, list) = pod.client().list().await.expect("monitor still serves");
+    assert_eq!(list[0].exit_code, Some(4));
+    pod.shutdown_and_check(&[pause, pid]).await;
+}

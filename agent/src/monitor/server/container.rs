@@ -27,6 +27,9 @@ use crate::monitor::{
 const LOG_RETRY: Duration = Duration::from_secs(1);
 /// Reads per stream per wake-up, so one chatty container cannot starve the loop.
 const READS_PER_WAKE: usize = 4;
+/// Reads per stream when draining at exit (processes left in a shared pid
+/// namespace may still be writing: the rest is read by the loop).
+const READS_AT_EXIT: usize = 64;
 
 /// A container of the pod.
 #[derive(Debug)]
@@ -136,8 +139,8 @@ impl Container {
 
     /// Reads `stream` into the log (a few reads, or until drained when `drain`).
     pub fn pump(&mut self, stream: Stream, buf: &mut [u8], drain: bool) {
-        let mut reads = 0;
-        while drain || reads < READS_PER_WAKE {
+        let max_reads = if drain { READS_AT_EXIT } else { READS_PER_WAKE };
+        for _ in 0..max_reads {
             if self.log.has_backlog() {
                 break;
             }
@@ -146,7 +149,6 @@ impl Container {
                 Stream::Stderr => &mut self.stderr,
             };
             let Some(fd) = slot.as_ref() else { break };
-            reads += 1;
             let ts = || rfc3339_nano(SystemTime::now());
             match fds::read(fd.as_raw_fd(), buf) {
                 ReadOutcome::Data(n) => self.log.ingest(stream, &ts(), &buf[..n]),

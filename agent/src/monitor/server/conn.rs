@@ -3,7 +3,7 @@
 
 use std::os::{fd::AsRawFd, unix::net::UnixStream};
 
-use super::fds::{self, ReadOutcome};
+use super::sys::{self, ReadOutcome};
 
 /// The longest request line accepted.
 const MAX_REQUEST: usize = 1 << 20;
@@ -49,7 +49,7 @@ impl Conn {
     /// Reads what is available into `rbuf`.
     pub fn read_available(&mut self, buf: &mut [u8]) {
         loop {
-            match fds::read(self.fd(), buf) {
+            match sys::read(self.fd(), buf) {
                 ReadOutcome::Data(n) => self.rbuf.extend_from_slice(&buf[..n]),
                 ReadOutcome::Empty => break,
                 ReadOutcome::Closed => {
@@ -83,7 +83,7 @@ impl Conn {
     pub fn flush(&mut self) {
         let mut sent = 0;
         while sent < self.wbuf.len() {
-            match fds::send(self.fd(), &self.wbuf[sent..]) {
+            match sys::send(self.fd(), &self.wbuf[sent..]) {
                 Ok(0) => break,
                 Ok(n) => sent += n,
                 Err(_) => {

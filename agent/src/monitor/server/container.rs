@@ -15,7 +15,7 @@ use berth_runtime::{
     StateRoot,
 };
 
-use super::fds::{self, ReadOutcome};
+use super::sys::{self, ReadOutcome};
 use crate::monitor::{
     cri_log::{ContainerLog, Stream},
     error::{MonitorError, Result},
@@ -67,15 +67,15 @@ pub fn create(
     key: u64,
 ) -> Result<Container> {
     let log = ContainerLog::open(&r.log_path)?;
-    let null = fds::dev_null()?;
+    let null = sys::dev_null()?;
     let (stdin_keep, stdin_child) = if r.stdin {
-        let (rd, wr) = fds::pipe()?;
+        let (rd, wr) = sys::pipe()?;
         (Some(wr), rd)
     } else {
         (None, null)
     };
-    let (out_r, out_w) = fds::pipe()?;
-    let (err_r, err_w) = fds::pipe()?;
+    let (out_r, out_w) = sys::pipe()?;
+    let (err_r, err_w) = sys::pipe()?;
     let created = runtime::create(
         root,
         &CreateOptions {
@@ -94,9 +94,9 @@ pub fn create(
         Some(master) => (master, None),
         None => (out_r, Some(err_r)),
     };
-    fds::set_nonblocking(&stdout)?;
+    sys::set_nonblocking(&stdout)?;
     if let Some(e) = &stderr {
-        fds::set_nonblocking(e)?;
+        sys::set_nonblocking(e)?;
     }
     let cgroup = CgroupManager::new(Some(&created.state.cgroup_path), &r.id).ok();
     let oom_base = cgroup
@@ -150,7 +150,7 @@ impl Container {
             };
             let Some(fd) = slot.as_ref() else { break };
             let ts = || rfc3339_nano(SystemTime::now());
-            match fds::read(fd.as_raw_fd(), buf) {
+            match sys::read(fd.as_raw_fd(), buf) {
                 ReadOutcome::Data(n) => self.log.ingest(stream, &ts(), &buf[..n]),
                 ReadOutcome::Empty => break,
                 ReadOutcome::Closed => {
@@ -207,7 +207,7 @@ impl Container {
 
     /// Records how the init ended, from its wait status.
     pub fn set_exited(&mut self, status: i32) -> &ExitRecord {
-        let (exit_code, signal) = fds::decode_status(status);
+        let (exit_code, signal) = sys::decode_status(status);
         let oom_killed = self
             .cgroup
             .as_ref()
@@ -230,8 +230,7 @@ impl Container {
                 eprintln!("berth-monitor: container {}: {e}", self.id);
             }
         }
-        // SAFETY: kill(2) on our child.
-        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        sys::kill_hard(self.pid);
     }
 
     /// Closes its output: unterminated tails are logged, the log flushed once.

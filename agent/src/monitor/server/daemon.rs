@@ -11,7 +11,7 @@ use std::{
     path::PathBuf,
 };
 
-use super::{fds, Monitor};
+use super::{sys, Monitor};
 use crate::monitor::{
     error::{MonitorError, Result},
     LOG_NAME, SOCKET_NAME,
@@ -88,7 +88,7 @@ pub fn main() -> i32 {
             return 2;
         }
     };
-    let (ready_r, ready_w) = match fds::pipe() {
+    let (ready_r, ready_w) = match sys::pipe() {
         Ok(p) => p,
         Err(e) => {
             eprintln!("berth-monitor: {e}");
@@ -153,7 +153,7 @@ fn detach(cfg: &Config) -> Result<Monitor> {
         .append(true)
         .open(&log_path)
         .map_err(|e| MonitorError::io("open", &log_path, e))?;
-    let null = fds::dev_null()?;
+    let null = sys::dev_null()?;
     // SAFETY: dup2 onto our stdio of fds we hold; PR_SET_CHILD_SUBREAPER
     // takes an integer.
     let ok = unsafe {

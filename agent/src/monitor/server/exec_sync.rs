@@ -12,7 +12,7 @@ use berth_runtime::{
     StateRoot,
 };
 
-use super::fds::{self, ReadOutcome};
+use super::sys::{self, ReadOutcome};
 use crate::monitor::{
     cri_log::Stream,
     error::{MonitorError, Result},
@@ -57,9 +57,9 @@ pub fn start(root: &StateRoot, r: &ExecSyncRequest, conn: u64, req: u64) -> Resu
         env.extend(extra.iter().cloned());
         process.set_env(Some(env));
     }
-    let null = fds::dev_null()?;
-    let (out_r, out_w) = fds::pipe()?;
-    let (err_r, err_w) = fds::pipe()?;
+    let null = sys::dev_null()?;
+    let (out_r, out_w) = sys::pipe()?;
+    let (err_r, err_w) = sys::pipe()?;
     let execed = runtime::exec(
         root,
         &r.id,
@@ -72,8 +72,8 @@ pub fn start(root: &StateRoot, r: &ExecSyncRequest, conn: u64, req: u64) -> Resu
         },
     )?;
     drop((null, out_w, err_w));
-    fds::set_nonblocking(&out_r)?;
-    fds::set_nonblocking(&err_r)?;
+    sys::set_nonblocking(&out_r)?;
+    sys::set_nonblocking(&err_r)?;
     Ok(ExecJob {
         conn,
         req,
@@ -107,7 +107,7 @@ impl ExecJob {
             Stream::Stderr => (&mut self.stderr, &mut self.err),
         };
         while let Some(fd) = slot.as_ref() {
-            match fds::read(fd.as_raw_fd(), buf) {
+            match sys::read(fd.as_raw_fd(), buf) {
                 ReadOutcome::Data(n) => {
                     let room = MAX_OUTPUT.saturating_sub(keep.len()).min(n);
                     keep.extend_from_slice(&buf[..room]);
@@ -122,8 +122,7 @@ impl ExecJob {
     pub fn check_deadline(&mut self, now: Instant) {
         if self.status.is_none() && !self.timed_out && self.deadline.is_some_and(|d| d <= now) {
             self.timed_out = true;
-            // SAFETY: kill(2) on our child.
-            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+            sys::kill_hard(self.pid);
         }
     }
 
@@ -132,7 +131,7 @@ impl ExecJob {
         self.pump(Stream::Stdout, buf);
         self.pump(Stream::Stderr, buf);
         ExecSyncResult {
-            exit_code: fds::decode_status(status).0,
+            exit_code: sys::decode_status(status).0,
             stdout: self.out,
             stderr: self.err,
             timed_out: self.timed_out,

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use berth_runtime::container as runtime;
 
-use super::{container, exec_sync, pause, Monitor};
+use super::{container, exec_sync, pause, sys, Monitor};
 use crate::monitor::{
     error::{MonitorError, Result},
     protocol::{
@@ -175,9 +175,7 @@ impl Monitor {
         if self.containers[i].state != ContainerState::Exited {
             let c = &self.containers[i];
             c.kill_all();
-            let mut status = 0;
-            // SAFETY: waitpid on our own child with a status pointer we own.
-            if unsafe { libc::waitpid(c.pid, &mut status, 0) } == c.pid {
+            if let Some(status) = sys::wait_raw(c.pid) {
                 self.container_exited(i, status);
             }
         }
@@ -204,19 +202,11 @@ impl Monitor {
             }
         }
         for (_, job) in &self.execs {
-            // SAFETY: kill and reap our own child.
-            unsafe {
-                libc::kill(job.pid, libc::SIGKILL);
-                libc::waitpid(job.pid, std::ptr::null_mut(), 0);
-            }
+            sys::kill_and_reap(job.pid);
         }
         self.execs.clear();
         if let Some(p) = self.pause.take() {
-            // SAFETY: kill and reap our own child.
-            unsafe {
-                libc::kill(p.pid, libc::SIGKILL);
-                libc::waitpid(p.pid, std::ptr::null_mut(), 0);
-            }
+            sys::kill_and_reap(p.pid);
             if let Err(e) = p.cgroup.destroy() {
                 eprintln!("berth-monitor: shutdown: {e}");
             }

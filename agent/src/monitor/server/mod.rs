@@ -10,10 +10,10 @@ mod conn;
 mod container;
 mod daemon;
 mod exec_sync;
-mod fds;
 mod handlers;
 mod pause;
 mod signals;
+mod sys;
 
 use std::{
     os::{fd::AsRawFd, unix::net::UnixListener},
@@ -239,13 +239,7 @@ impl Monitor {
     /// Reaps every exited child: containers, exec processes, the pause
     /// process, and orphans reparented to us.
     fn reap_children(&mut self) {
-        loop {
-            let mut status = 0;
-            // SAFETY: waitpid with a status pointer we own.
-            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-            if pid <= 0 {
-                return;
-            }
+        while let Some((pid, status)) = sys::reap_any() {
             self.child_exited(pid, status);
         }
     }
@@ -256,7 +250,7 @@ impl Monitor {
         } else if let Some((_, job)) = self.execs.iter_mut().find(|(_, j)| j.pid == pid) {
             job.status = Some(status);
         } else if self.pause.as_ref().is_some_and(|p| p.pid == pid) {
-            let (exit_code, signal) = fds::decode_status(status);
+            let (exit_code, signal) = sys::decode_status(status);
             eprintln!("berth-monitor: pause process {pid} exited ({exit_code})");
             self.broadcast(&Event::PauseExited {
                 pid,

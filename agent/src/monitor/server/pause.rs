@@ -7,14 +7,14 @@
 use std::{
     fs::File,
     io::Read,
-    os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
+    os::fd::{AsRawFd, RawFd},
     path::PathBuf,
 };
 
 use berth_runtime::{cgroups::CgroupManager, process::clone};
 use nix::sched::CloneFlags;
 
-use super::signals;
+use super::{signals, sys};
 use crate::monitor::{
     error::{MonitorError, Result},
     protocol::{PauseConfig, PidMode},
@@ -86,7 +86,7 @@ fn spawn(cfg: &PauseConfig, cgroup: &CgroupManager, sysctls: &[(PathBuf, String)
         flags |= CloneFlags::CLONE_NEWPID;
     }
     let hostname = (!cfg.uts_host && !cfg.hostname.is_empty()).then_some(cfg.hostname.as_str());
-    let (report_r, report_w) = pipe()?;
+    let (report_r, report_w) = sys::pipe()?;
     let cgroup_fd = cgroup.v2_dir_fd();
     let report_fd = report_w.as_raw_fd();
     let pid = clone::spawn(flags, cgroup_fd.as_ref().map(|f| f.as_raw_fd()), || {
@@ -94,11 +94,7 @@ fn spawn(cfg: &PauseConfig, cgroup: &CgroupManager, sysctls: &[(PathBuf, String)
     })?;
     drop(report_w);
     let fail = |msg: String| {
-        // SAFETY: kill and reap our own child.
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
-            libc::waitpid(pid, std::ptr::null_mut(), 0);
-        }
+        sys::kill_and_reap(pid);
         Err(MonitorError::Pause(msg))
     };
     if cgroup_fd.is_none() {
@@ -114,16 +110,6 @@ fn spawn(cfg: &PauseConfig, cgroup: &CgroupManager, sysctls: &[(PathBuf, String)
         return fail(msg);
     }
     Ok(pid)
-}
-
-fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 writes two fds into the array.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(MonitorError::last_os("pipe2"));
-    }
-    // SAFETY: two new fds that we own.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 /// The pause process, after the clone.

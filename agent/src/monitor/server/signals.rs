@@ -3,7 +3,7 @@
 //! blocked mask for signalfd) are reset by execve, so containers do not
 //! inherit a blocked SIGTERM from the monitor.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::monitor::error::{MonitorError, Result};
@@ -35,13 +35,7 @@ pub struct SignalPipe {
 impl SignalPipe {
     /// Creates the pipe and installs the handlers.
     pub fn install() -> Result<Self> {
-        let mut fds = [0; 2];
-        // SAFETY: pipe2 writes two fds into the array.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
-            return Err(MonitorError::last_os("pipe2 for signals"));
-        }
-        // SAFETY: pipe2 returned two new fds that we own.
-        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let (read, write) = super::sys::pipe_with(nix::fcntl::OFlag::O_NONBLOCK)?;
         PIPE_WRITE.store(write.as_raw_fd(), Ordering::Relaxed);
         for sig in HANDLED {
             // SAFETY: a zeroed sigaction with our handler; the handler only

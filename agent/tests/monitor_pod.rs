@@ -112,6 +112,19 @@ async fn pod_container_logs_exit_record_and_shutdown() {
 async fn tty_output_is_logged_as_stdout() {
     let mut pod = Pod::spawn("mon-tty").await;
     let mut events = pod.client().subscribe();
+    // Sysctls that would change the host are refused; nothing is left behind.
+    for key in ["net.ipv4.ip_forward", "kernel.hostname"] {
+        let mut bad = pod.pause_config();
+        bad.sysctls = BTreeMap::from([(key.into(), "1".into())]);
+        let err = pod.client().start_pause(&bad).await.expect_err(key);
+        assert!(err.to_string().contains("not namespaced"), "{err}");
+    }
+    let mut bad = pod.pause_config();
+    bad.netns = Some("/nonexistent/netns".into());
+    assert!(pod.client().start_pause(&bad).await.is_err());
+    assert!(!std::path::Path::new("/sys/fs/cgroup/memory")
+        .join(pod.cgroup.trim_start_matches('/'))
+        .exists());
     let pause = pod.client().start_pause(&pod.pause_config()).await.unwrap();
     let mut bundle = pod.bundle("t1", "echo via-tty; echo also >&2", None);
     bundle

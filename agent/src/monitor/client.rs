@@ -262,3 +262,21 @@ async fn read_loop(
         *p = None;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// berthd holds clients in shared state and awaits them in spawned tasks.
+    #[allow(dead_code)]
+    fn client_and_its_futures_are_send(c: &MonitorClient, cfg: &SpawnConfig) {
+        fn is_send_sync<T: Send + Sync>(_: &T) {}
+        fn is_send<T: Send>(_: T) {}
+        is_send_sync(c);
+        is_send(spawn(cfg));
+        is_send(MonitorClient::connect(Path::new("/")));
+        is_send(c.list());
+        is_send(c.exec_sync(&ExecSyncRequest::default()));
+        is_send(c.shutdown());
+    }
+}

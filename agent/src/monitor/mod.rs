@@ -8,6 +8,14 @@
 //! - [`records`]: what the monitor keeps on disk (`monitor.json`, `exit.json`);
 //! - [`cri_log`]: the CRI log format writer;
 //! - [`server`]: the monitor process itself (used by the `berth-monitor` binary).
+//!
+//! berthd's side, in order: [`spawn`] a monitor per pod (it returns once the
+//! monitor listens; the monitor is detached, so berthd may die), then
+//! `start_pause`, `create`/`start` containers, and [`MonitorClient::subscribe`]
+//! for `started`/`exited` events. After a berthd restart:
+//! [`MonitorClient::connect`] to `<run-dir>/monitor.sock`, subscribe, then
+//! `list` to reconcile. If the monitor itself is gone, [`records::read_pod`]
+//! and [`records::read_exit`] still tell what ran and how it ended.
 
 pub mod client;
 pub mod cri_log;

@@ -45,7 +45,7 @@ pub struct PauseConfig {
     /// `kernel.sem` in the IPC namespace.
     #[serde(default)]
     pub sysctls: BTreeMap<String, String>,
-    /// The pod cgroup (created; the pause process goes there).
+    /// The pod cgroup (created; the pause process goes in its `pause` leaf).
     pub cgroup_path: String,
 }
 

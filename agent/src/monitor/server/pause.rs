@@ -1,8 +1,10 @@
 //! The pod's pause process: a fork of the monitor (no exec, no rootfs) in the
 //! pod's new IPC/UTS/pid namespaces that joins the pinned network namespace,
 //! sets the hostname and the namespaced sysctls, then sleeps in `sigwait`,
-//! reaping zombies as pid 1 of the pod's pid namespace. It lives in the pod
-//! cgroup, which is created here.
+//! reaping zombies as pid 1 of the pod's pid namespace. The pod cgroup is
+//! created here; the pause process lives in its leaf `<pod cgroup>/pause`
+//! (on cgroup v2 a cgroup holding processes cannot have children with
+//! controllers, and the containers' cgroups go below the pod cgroup too).
 
 use std::{
     fs::File,
@@ -20,21 +22,29 @@ use crate::monitor::{
     protocol::{PauseConfig, PidMode},
 };
 
+/// The pause process's cgroup, below the pod cgroup.
+const PAUSE_LEAF: &str = "pause";
+
 /// A running pause process.
 #[derive(Debug)]
 pub struct Pause {
     /// Its host pid.
     pub pid: i32,
-    /// The pod cgroup it lives in.
+    /// The pod cgroup (the pause process is in its `pause` leaf).
     pub cgroup: CgroupManager,
 }
 
 /// Creates the pod cgroup and starts the pause process in it.
 pub fn start(cfg: &PauseConfig, pod_id: &str) -> Result<Pause> {
     let cgroup = CgroupManager::new(Some(&cfg.cgroup_path), pod_id)?;
+    let leaf = CgroupManager::new(Some(&format!("{}/{PAUSE_LEAF}", cgroup.path())), pod_id)?;
     let sysctls = sysctl_files(cfg)?;
     cgroup.create()?;
-    match spawn(cfg, &cgroup, &sysctls) {
+    match leaf
+        .create()
+        .map_err(MonitorError::from)
+        .and_then(|()| spawn(cfg, &leaf, &sysctls))
+    {
         Ok(pid) => Ok(Pause { pid, cgroup }),
         Err(e) => {
             if let Err(d) = cgroup.destroy() {

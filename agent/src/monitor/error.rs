@@ -56,6 +56,9 @@ pub enum MonitorError {
         /// The refused operation.
         op: &'static str,
     },
+    /// The container's spec has no process to use as the exec template.
+    #[error("container {0:?} has no process in its spec")]
+    NoProcess(String),
     /// The pod's pause process could not be started.
     #[error("pause process: {0}")]
     Pause(String),

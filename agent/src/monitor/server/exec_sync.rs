@@ -49,7 +49,7 @@ pub fn start(root: &StateRoot, r: &ExecSyncRequest, conn: u64, req: u64) -> Resu
         .spec
         .process()
         .clone()
-        .ok_or_else(|| MonitorError::Remote(format!("container {:?} has no process", r.id)))?;
+        .ok_or_else(|| MonitorError::NoProcess(r.id.clone()))?;
     process.set_args(Some(r.args.clone()));
     process.set_terminal(Some(false));
     if let Some(extra) = &r.env {

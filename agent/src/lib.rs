@@ -1,1 +1,3 @@
 //! The berth node agent: CRI server, pod and container state, image store.
+
+pub mod spec;

@@ -35,7 +35,11 @@ pub(crate) fn annotations(
             }
         })
         .unwrap_or_default();
-    let name = config.metadata.as_ref().map(|m| m.name.clone()).unwrap_or_default();
+    let name = config
+        .metadata
+        .as_ref()
+        .map(|m| m.name.clone())
+        .unwrap_or_default();
     for (k, v) in [
         (CONTAINER_TYPE, TYPE_CONTAINER.to_string()),
         (SANDBOX_ID, pod_id.to_string()),
@@ -67,8 +71,14 @@ mod tests {
             ..Default::default()
         };
         let mut config = ContainerConfig {
-            metadata: Some(ContainerMetadata { name: "app".into(), attempt: 1 }),
-            image: Some(ImageSpec { image: "sha256:abc".into(), ..Default::default() }),
+            metadata: Some(ContainerMetadata {
+                name: "app".into(),
+                attempt: 1,
+            }),
+            image: Some(ImageSpec {
+                image: "sha256:abc".into(),
+                ..Default::default()
+            }),
             annotations: [
                 ("custom".to_string(), "1".to_string()),
                 (CONTAINER_TYPE.to_string(), "spoofed".to_string()),
@@ -90,6 +100,9 @@ mod tests {
             user_specified_image: "busybox:1.36".into(),
             ..Default::default()
         });
-        assert_eq!(annotations(&sandbox, "pod-1", &config)[IMAGE_NAME], "busybox:1.36");
+        assert_eq!(
+            annotations(&sandbox, "pod-1", &config)[IMAGE_NAME],
+            "busybox:1.36"
+        );
     }
 }

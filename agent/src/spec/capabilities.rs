@@ -82,7 +82,10 @@ pub(crate) fn capabilities(
     requested: Option<&CriCapabilities>,
     privileged: bool,
 ) -> Result<LinuxCapabilities, SpecError> {
-    let mut set: Capabilities = if privileged { ALL } else { DEFAULT }.iter().copied().collect();
+    let mut set: Capabilities = if privileged { ALL } else { DEFAULT }
+        .iter()
+        .copied()
+        .collect();
     let mut ambient = Capabilities::new();
     if let (Some(req), false) = (requested, privileged) {
         let add = parse_list(&req.add_capabilities, "add_capabilities")?;
@@ -165,7 +168,11 @@ mod tests {
     }
 
     fn effective(r: Option<&CriCapabilities>, privileged: bool) -> Capabilities {
-        capabilities(r, privileged).unwrap().effective().clone().unwrap()
+        capabilities(r, privileged)
+            .unwrap()
+            .effective()
+            .clone()
+            .unwrap()
     }
 
     #[test]
@@ -210,8 +217,16 @@ mod tests {
         let only = set(&[Capability::NetBindService]);
         assert_eq!(caps.ambient().clone().unwrap(), only);
         assert_eq!(caps.inheritable().clone().unwrap(), only);
-        assert!(caps.bounding().clone().unwrap().contains(&Capability::NetBindService));
-        assert!(!caps.effective().clone().unwrap().contains(&Capability::NetRaw));
+        assert!(caps
+            .bounding()
+            .clone()
+            .unwrap()
+            .contains(&Capability::NetBindService));
+        assert!(!caps
+            .effective()
+            .clone()
+            .unwrap()
+            .contains(&Capability::NetRaw));
     }
 
     #[test]

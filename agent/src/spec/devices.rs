@@ -185,7 +185,12 @@ mod tests {
     #[test]
     fn requested_device_becomes_node_and_allow_rule() {
         let dev = empty_dev();
-        let got = devices(&[device("/dev/null", "/dev/mynull", "rw")], false, dev.path()).unwrap();
+        let got = devices(
+            &[device("/dev/null", "/dev/mynull", "rw")],
+            false,
+            dev.path(),
+        )
+        .unwrap();
         assert_eq!(got.nodes.len(), 1);
         let n = &got.nodes[0];
         assert_eq!(n.path(), Path::new("/dev/mynull"));
@@ -196,7 +201,10 @@ mod tests {
         assert_eq!(got.rules[0].access().as_deref(), Some("rwm"));
         let r = &got.rules[1];
         assert!(r.allow());
-        assert_eq!((r.typ(), r.major(), r.minor()), (Some(LinuxDeviceType::C), Some(1), Some(3)));
+        assert_eq!(
+            (r.typ(), r.major(), r.minor()),
+            (Some(LinuxDeviceType::C), Some(1), Some(3))
+        );
         assert_eq!(r.access().as_deref(), Some("rw"));
     }
 
@@ -219,12 +227,30 @@ mod tests {
     fn bad_devices_name_the_field() {
         let dev = empty_dev();
         let cases = [
-            (device("/dev/null", "/dev/x", "rx"), "config.devices[0].permissions"),
-            (device("/dev/null", "/dev/x", "rr"), "config.devices[0].permissions"),
-            (device("/dev/../etc/passwd", "/dev/x", "r"), "config.devices[0].host_path"),
-            (device("/dev/null", "dev/x", "r"), "config.devices[0].container_path"),
-            (device("/etc/hostname", "/dev/x", "r"), "config.devices[0].host_path"),
-            (device("/dev/berth-no-such-device", "/dev/x", "r"), "config.devices[0].host_path"),
+            (
+                device("/dev/null", "/dev/x", "rx"),
+                "config.devices[0].permissions",
+            ),
+            (
+                device("/dev/null", "/dev/x", "rr"),
+                "config.devices[0].permissions",
+            ),
+            (
+                device("/dev/../etc/passwd", "/dev/x", "r"),
+                "config.devices[0].host_path",
+            ),
+            (
+                device("/dev/null", "dev/x", "r"),
+                "config.devices[0].container_path",
+            ),
+            (
+                device("/etc/hostname", "/dev/x", "r"),
+                "config.devices[0].host_path",
+            ),
+            (
+                device("/dev/berth-no-such-device", "/dev/x", "r"),
+                "config.devices[0].host_path",
+            ),
         ];
         for (d, field) in cases {
             let err = devices(&[d], false, dev.path()).unwrap_err();
@@ -258,9 +284,14 @@ mod tests {
         fs::write(dev.path().join("plain"), "").unwrap();
 
         let got = devices(&[device("/dev/zero", "/dev/z", "r")], true, dev.path()).unwrap();
-        let paths: Vec<_> = got.nodes.iter().map(|n| n.path().display().to_string()).collect();
+        let paths: Vec<_> = got
+            .nodes
+            .iter()
+            .map(|n| n.path().display().to_string())
+            .collect();
         assert_eq!(paths, ["/dev/null", "/dev/z"]);
-        assert_eq!(got.nodes[0].file_mode(), Some(0o666));
+        let mode = fs::metadata(&null).unwrap().mode() & 0o7777;
+        assert_eq!(got.nodes[0].file_mode(), Some(mode));
         assert_eq!(got.rules.len(), 1);
         assert!(got.rules[0].allow());
         assert_eq!(got.rules[0].typ(), Some(LinuxDeviceType::A));

@@ -94,12 +94,18 @@ fn build(
     host_dev: &Path,
 ) -> Result<Spec, SpecError> {
     if id.is_empty() || id.contains('/') || id.starts_with('.') {
-        return Err(SpecError::invalid("container id", format!("invalid container id {id:?}")));
+        return Err(SpecError::invalid(
+            "container id",
+            format!("invalid container id {id:?}"),
+        ));
     }
     if config.metadata.is_none() {
         return Err(SpecError::invalid("config.metadata", "missing"));
     }
-    let sc = config.linux.as_ref().and_then(|l| l.security_context.as_ref());
+    let sc = config
+        .linux
+        .as_ref()
+        .and_then(|l| l.security_context.as_ref());
     let privileged = check_privileged(sandbox, sc)?;
     let modes = namespaces::Modes::of(sandbox, config)?;
     let hostname = pod_files::pod_hostname(sandbox, modes.host_network())?;
@@ -108,7 +114,9 @@ fn build(
     let user = user::resolve(
         rootfs,
         sc,
-        image_config.and_then(|c| c.user().as_deref()).unwrap_or_default(),
+        image_config
+            .and_then(|c| c.user().as_deref())
+            .unwrap_or_default(),
     )?;
     let mut env = process::env(config, image_config, &hostname)?;
     process::add_home(&mut env, &user.home);
@@ -168,7 +176,11 @@ fn build(
     spec.set_hostname((!modes.host_network()).then_some(hostname));
     spec.set_mounts(Some(mounts));
     spec.set_linux(Some(linux));
-    spec.set_annotations(Some(annotations::annotations(sandbox, &info.pod_id, config)));
+    spec.set_annotations(Some(annotations::annotations(
+        sandbox,
+        &info.pod_id,
+        config,
+    )));
     spec.set_hooks(None);
     Ok(spec)
 }

@@ -27,7 +27,10 @@ pub(crate) struct MountContext<'a> {
 }
 
 /// The spec's `mounts`.
-pub(crate) fn mounts(requested: &[CriMount], ctx: MountContext<'_>) -> Result<Vec<Mount>, SpecError> {
+pub(crate) fn mounts(
+    requested: &[CriMount],
+    ctx: MountContext<'_>,
+) -> Result<Vec<Mount>, SpecError> {
     let mut cri = requested
         .iter()
         .enumerate()
@@ -47,28 +50,58 @@ pub(crate) fn mounts(requested: &[CriMount], ctx: MountContext<'_>) -> Result<Ve
 fn defaults(ctx: MountContext<'_>) -> Vec<Mount> {
     let ro = if ctx.privileged { "rw" } else { "ro" };
     let shm = match ctx.ipc {
-        NamespaceMode::Node => bind("/dev/shm", Path::new("/dev/shm"), &["rbind", "rprivate", "rw"]),
+        NamespaceMode::Node => bind(
+            "/dev/shm",
+            Path::new("/dev/shm"),
+            &["rbind", "rprivate", "rw"],
+        ),
         NamespaceMode::Container => mount(
             "/dev/shm",
             "tmpfs",
             "shm",
             &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
         ),
-        _ => bind("/dev/shm", &ctx.pod_dir.join("shm"), &["rbind", "rprivate", "rw"]),
+        _ => bind(
+            "/dev/shm",
+            &ctx.pod_dir.join("shm"),
+            &["rbind", "rprivate", "rw"],
+        ),
     };
     vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
-        mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]),
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        ),
         mount(
             "/dev/pts",
             "devpts",
             "devpts",
-            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
         ),
         shm,
-        mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        ),
         mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", ro]),
-        mount("/sys/fs/cgroup", "cgroup", "cgroup", &["nosuid", "noexec", "nodev", "relatime", ro]),
+        mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &["nosuid", "noexec", "nodev", "relatime", ro],
+        ),
     ]
 }
 
@@ -90,17 +123,30 @@ fn pod_files(ctx: MountContext<'_>) -> Vec<Mount> {
 /// followed, as CRI asks).
 fn cri_mount(field: &str, m: &CriMount) -> Result<Mount, SpecError> {
     if m.image.is_some() {
-        return Err(SpecError::invalid(format!("{field}.image"), "image volume mounts are not supported"));
+        return Err(SpecError::invalid(
+            format!("{field}.image"),
+            "image volume mounts are not supported",
+        ));
     }
     if !m.uid_mappings.is_empty() || !m.gid_mappings.is_empty() {
-        let which = if m.uid_mappings.is_empty() { "gid_mappings" } else { "uid_mappings" };
-        return Err(SpecError::invalid(format!("{field}.{which}"), "id-mapped mounts are not supported"));
+        let which = if m.uid_mappings.is_empty() {
+            "gid_mappings"
+        } else {
+            "uid_mappings"
+        };
+        return Err(SpecError::invalid(
+            format!("{field}.{which}"),
+            "id-mapped mounts are not supported",
+        ));
     }
     let host_field = format!("{field}.host_path");
     let host = paths::clean_absolute(&host_field, &m.host_path)?;
     let dest = paths::clean_absolute(&format!("{field}.container_path"), &m.container_path)?;
     if dest == Path::new("/") {
-        return Err(SpecError::invalid(format!("{field}.container_path"), "cannot mount over /"));
+        return Err(SpecError::invalid(
+            format!("{field}.container_path"),
+            "cannot mount over /",
+        ));
     }
     let source = std::fs::canonicalize(&host).map_err(|source| SpecError::HostPath {
         field: host_field,
@@ -169,7 +215,9 @@ mod tests {
     }
 
     fn find<'a>(all: &'a [Mount], dest: &str) -> Vec<&'a Mount> {
-        all.iter().filter(|m| m.destination() == Path::new(dest)).collect()
+        all.iter()
+            .filter(|m| m.destination() == Path::new(dest))
+            .collect()
     }
 
     fn options(m: &Mount) -> Vec<String> {
@@ -180,12 +228,23 @@ mod tests {
     fn default_set_and_pod_files() {
         let pod = Path::new("/pods/p1");
         let all = mounts(&[], ctx(pod)).unwrap();
-        let dests: Vec<_> = all.iter().map(|m| m.destination().display().to_string()).collect();
+        let dests: Vec<_> = all
+            .iter()
+            .map(|m| m.destination().display().to_string())
+            .collect();
         assert_eq!(
             dests,
             [
-                "/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup",
-                "/etc/hostname", "/etc/hosts", "/etc/resolv.conf"
+                "/proc",
+                "/dev",
+                "/dev/pts",
+                "/dev/shm",
+                "/dev/mqueue",
+                "/sys",
+                "/sys/fs/cgroup",
+                "/etc/hostname",
+                "/etc/hosts",
+                "/etc/resolv.conf"
             ]
         );
         let shm = find(&all, "/dev/shm")[0];
@@ -201,7 +260,15 @@ mod tests {
     #[test]
     fn privileged_sysfs_and_cgroup_are_rw_and_readonly_rootfs_pod_files_ro() {
         let pod = Path::new("/pods/p1");
-        let all = mounts(&[], MountContext { privileged: true, readonly_rootfs: true, ..ctx(pod) }).unwrap();
+        let all = mounts(
+            &[],
+            MountContext {
+                privileged: true,
+                readonly_rootfs: true,
+                ..ctx(pod)
+            },
+        )
+        .unwrap();
         assert!(options(find(&all, "/sys")[0]).contains(&"rw".to_string()));
         assert!(options(find(&all, "/sys/fs/cgroup")[0]).contains(&"rw".to_string()));
         assert!(options(find(&all, "/etc/resolv.conf")[0]).contains(&"ro".to_string()));
@@ -210,9 +277,26 @@ mod tests {
     #[test]
     fn shm_follows_the_ipc_mode() {
         let pod = Path::new("/pods/p1");
-        let all = mounts(&[], MountContext { ipc: NamespaceMode::Node, ..ctx(pod) }).unwrap();
-        assert_eq!(find(&all, "/dev/shm")[0].source().as_deref(), Some(Path::new("/dev/shm")));
-        let all = mounts(&[], MountContext { ipc: NamespaceMode::Container, ..ctx(pod) }).unwrap();
+        let all = mounts(
+            &[],
+            MountContext {
+                ipc: NamespaceMode::Node,
+                ..ctx(pod)
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            find(&all, "/dev/shm")[0].source().as_deref(),
+            Some(Path::new("/dev/shm"))
+        );
+        let all = mounts(
+            &[],
+            MountContext {
+                ipc: NamespaceMode::Container,
+                ..ctx(pod)
+            },
+        )
+        .unwrap();
         assert_eq!(find(&all, "/dev/shm")[0].typ().as_deref(), Some("tmpfs"));
     }
 
@@ -222,15 +306,27 @@ mod tests {
         let host = dir.path().to_str().unwrap();
         let mut ro = cri(host, "/etc/hosts");
         ro.readonly = true;
-        let requested = [cri(host, "/data/sub"), cri(host, "/data"), ro, cri(host, "/dev/shm")];
+        let requested = [
+            cri(host, "/data/sub"),
+            cri(host, "/data"),
+            ro,
+            cri(host, "/dev/shm"),
+        ];
         let all = mounts(&requested, ctx(Path::new("/pods/p1"))).unwrap();
         assert_eq!(find(&all, "/etc/hosts").len(), 1);
         assert_eq!(find(&all, "/dev/shm").len(), 1);
-        let tail: Vec<_> = all[all.len() - 4..].iter().map(|m| m.destination().display().to_string()).collect();
-        assert_eq!(tail, ["/etc/hosts", "/dev/shm", "/data", "/data/sub"]);
+        let tail: Vec<_> = all[all.len() - 4..]
+            .iter()
+            .map(|m| m.destination().display().to_string())
+            .collect();
+        // Stable by depth: parents first, equal depths in request order.
+        assert_eq!(tail, ["/data", "/data/sub", "/etc/hosts", "/dev/shm"]);
         let hosts = find(&all, "/etc/hosts")[0];
         assert_eq!(options(hosts), ["rbind", "rprivate", "ro"]);
-        assert_eq!(hosts.source().as_deref(), Some(std::fs::canonicalize(dir.path()).unwrap().as_path()));
+        assert_eq!(
+            hosts.source().as_deref(),
+            Some(std::fs::canonicalize(dir.path()).unwrap().as_path())
+        );
     }
 
     #[test]
@@ -247,7 +343,10 @@ mod tests {
         let all = mounts(&[a, b, c], ctx(Path::new("/p"))).unwrap();
         assert_eq!(options(find(&all, "/a")[0]), ["rbind", "rslave", "rw"]);
         assert_eq!(options(find(&all, "/b")[0]), ["rbind", "rshared", "rw"]);
-        assert_eq!(options(find(&all, "/c")[0]), ["rbind", "rprivate", "ro", "rro"]);
+        assert_eq!(
+            options(find(&all, "/c")[0]),
+            ["rbind", "rprivate", "ro", "rro"]
+        );
     }
 
     #[test]
@@ -258,7 +357,10 @@ mod tests {
         let host = dir.path().join("link");
         let all = mounts(&[cri(host.to_str().unwrap(), "/x")], ctx(Path::new("/p"))).unwrap();
         let want = std::fs::canonicalize(dir.path().join("real")).unwrap();
-        assert_eq!(find(&all, "/x")[0].source().as_deref(), Some(want.as_path()));
+        assert_eq!(
+            find(&all, "/x")[0].source().as_deref(),
+            Some(want.as_path())
+        );
     }
 
     #[test]

@@ -24,7 +24,10 @@ pub(crate) struct Modes {
 
 impl Modes {
     /// The container's namespace options, else the pod's, else all POD.
-    pub(crate) fn of(sandbox: &PodSandboxConfig, config: &ContainerConfig) -> Result<Self, SpecError> {
+    pub(crate) fn of(
+        sandbox: &PodSandboxConfig,
+        config: &ContainerConfig,
+    ) -> Result<Self, SpecError> {
         let container = config
             .linux
             .as_ref()
@@ -45,7 +48,10 @@ impl Modes {
         check_userns(options)?;
         let mode = |value: i32, name: &str| {
             NamespaceMode::try_from(value).map_err(|_| {
-                SpecError::invalid(format!("{FIELD}.{name}"), format!("unknown namespace mode {value}"))
+                SpecError::invalid(
+                    format!("{FIELD}.{name}"),
+                    format!("unknown namespace mode {value}"),
+                )
             })
         };
         Ok(Self {
@@ -65,7 +71,10 @@ impl Modes {
 /// them rather than run the pod with host ids.
 fn check_userns(options: &NamespaceOption) -> Result<(), SpecError> {
     match &options.userns_options {
-        Some(u) if u.mode == NamespaceMode::Pod as i32 && (!u.uids.is_empty() || !u.gids.is_empty()) => {
+        Some(u)
+            if u.mode == NamespaceMode::Pod as i32
+                && (!u.uids.is_empty() || !u.gids.is_empty()) =>
+        {
             Err(SpecError::invalid(
                 format!("{FIELD}.userns_options"),
                 "pod user namespaces are not supported",
@@ -76,7 +85,10 @@ fn check_userns(options: &NamespaceOption) -> Result<(), SpecError> {
 }
 
 /// The `linux.namespaces` list.
-pub(crate) fn namespaces(modes: Modes, info: &SandboxInfo) -> Result<Vec<LinuxNamespace>, SpecError> {
+pub(crate) fn namespaces(
+    modes: Modes,
+    info: &SandboxInfo,
+) -> Result<Vec<LinuxNamespace>, SpecError> {
     let pause = |ns: &str| Some(PathBuf::from(format!("/proc/{}/ns/{ns}", info.pause_pid)));
     let mut list = vec![
         namespace(LinuxNamespaceType::Mount, None),
@@ -143,7 +155,12 @@ mod tests {
 
     fn table(list: &[LinuxNamespace]) -> HashMap<LinuxNamespaceType, Option<String>> {
         list.iter()
-            .map(|ns| (ns.typ(), ns.path().as_ref().map(|p| p.display().to_string())))
+            .map(|ns| {
+                (
+                    ns.typ(),
+                    ns.path().as_ref().map(|p| p.display().to_string()),
+                )
+            })
             .collect()
     }
 
@@ -153,7 +170,13 @@ mod tests {
 
     #[test]
     fn pod_modes_join_the_pause_process() {
-        let got = table(&namespaces(modes(NamespaceMode::Pod, NamespaceMode::Pod, NamespaceMode::Pod), &info()).unwrap());
+        let got = table(
+            &namespaces(
+                modes(NamespaceMode::Pod, NamespaceMode::Pod, NamespaceMode::Pod),
+                &info(),
+            )
+            .unwrap(),
+        );
         assert_eq!(got[&LinuxNamespaceType::Network], some("/run/netns/pod"));
         assert_eq!(got[&LinuxNamespaceType::Uts], some("/proc/42/ns/uts"));
         assert_eq!(got[&LinuxNamespaceType::Ipc], some("/proc/42/ns/ipc"));
@@ -165,12 +188,28 @@ mod tests {
 
     #[test]
     fn container_pid_is_new_and_node_modes_use_the_host() {
-        let got = table(&namespaces(modes(NamespaceMode::Node, NamespaceMode::Container, NamespaceMode::Node), &info()).unwrap());
+        let got = table(
+            &namespaces(
+                modes(
+                    NamespaceMode::Node,
+                    NamespaceMode::Container,
+                    NamespaceMode::Node,
+                ),
+                &info(),
+            )
+            .unwrap(),
+        );
         assert_eq!(got[&LinuxNamespaceType::Pid], None);
         assert!(!got.contains_key(&LinuxNamespaceType::Network));
         assert!(!got.contains_key(&LinuxNamespaceType::Uts));
         assert!(!got.contains_key(&LinuxNamespaceType::Ipc));
-        let got = table(&namespaces(modes(NamespaceMode::Pod, NamespaceMode::Node, NamespaceMode::Pod), &info()).unwrap());
+        let got = table(
+            &namespaces(
+                modes(NamespaceMode::Pod, NamespaceMode::Node, NamespaceMode::Pod),
+                &info(),
+            )
+            .unwrap(),
+        );
         assert!(!got.contains_key(&LinuxNamespaceType::Pid));
     }
 
@@ -178,15 +217,28 @@ mod tests {
     fn netns_falls_back_to_the_pause_process() {
         let mut i = info();
         i.netns_path = None;
-        let got = table(&namespaces(modes(NamespaceMode::Pod, NamespaceMode::Pod, NamespaceMode::Pod), &i).unwrap());
+        let got = table(
+            &namespaces(
+                modes(NamespaceMode::Pod, NamespaceMode::Pod, NamespaceMode::Pod),
+                &i,
+            )
+            .unwrap(),
+        );
         assert_eq!(got[&LinuxNamespaceType::Network], some("/proc/42/ns/net"));
     }
 
     #[test]
     fn target_pid_mode_needs_the_target() {
-        let m = modes(NamespaceMode::Pod, NamespaceMode::Target, NamespaceMode::Pod);
+        let m = modes(
+            NamespaceMode::Pod,
+            NamespaceMode::Target,
+            NamespaceMode::Pod,
+        );
         let err = namespaces(m, &info()).unwrap_err();
-        assert_eq!(err.field(), Some("config.linux.security_context.namespace_options.target_id"));
+        assert_eq!(
+            err.field(),
+            Some("config.linux.security_context.namespace_options.target_id")
+        );
         let mut i = info();
         i.target_pid = Some(77);
         let got = table(&namespaces(m, &i).unwrap());
@@ -246,17 +298,30 @@ mod tests {
         let mut o = options(NamespaceMode::Pod, NamespaceMode::Pod);
         o.pid = 17;
         let err = Modes::of(&PodSandboxConfig::default(), &container_with(o)).unwrap_err();
-        assert_eq!(err.field(), Some("config.linux.security_context.namespace_options.pid"));
+        assert_eq!(
+            err.field(),
+            Some("config.linux.security_context.namespace_options.pid")
+        );
 
         let mut o = options(NamespaceMode::Pod, NamespaceMode::Pod);
         o.userns_options = Some(UserNamespace {
             mode: NamespaceMode::Pod as i32,
-            uids: vec![IdMapping { host_id: 100000, container_id: 0, length: 65536 }],
+            uids: vec![IdMapping {
+                host_id: 100000,
+                container_id: 0,
+                length: 65536,
+            }],
             gids: vec![],
         });
         let err = Modes::of(&PodSandboxConfig::default(), &container_with(o.clone())).unwrap_err();
-        assert_eq!(err.field(), Some("config.linux.security_context.namespace_options.userns_options"));
-        o.userns_options = Some(UserNamespace { mode: NamespaceMode::Node as i32, ..Default::default() });
+        assert_eq!(
+            err.field(),
+            Some("config.linux.security_context.namespace_options.userns_options")
+        );
+        o.userns_options = Some(UserNamespace {
+            mode: NamespaceMode::Node as i32,
+            ..Default::default()
+        });
         assert!(Modes::of(&PodSandboxConfig::default(), &container_with(o)).is_ok());
     }
 }

@@ -56,12 +56,17 @@ mod tests {
     fn accepts_clean_absolute_paths() {
         assert_eq!(clean_absolute("f", "/").unwrap(), PathBuf::from("/"));
         assert_eq!(clean_absolute("f", "/a/b").unwrap(), PathBuf::from("/a/b"));
-        assert_eq!(clean_absolute("f", "/a..b/.c").unwrap(), PathBuf::from("/a..b/.c"));
+        assert_eq!(
+            clean_absolute("f", "/a..b/.c").unwrap(),
+            PathBuf::from("/a..b/.c")
+        );
     }
 
     #[test]
     fn rejects_relative_dotdot_and_unclean_paths_naming_the_field() {
-        for bad in ["", "a/b", "/a/../b", "/..", "/a/./b", "/a//b", "/a/", "/a\0"] {
+        for bad in [
+            "", "a/b", "/a/../b", "/..", "/a/./b", "/a//b", "/a/", "/a\0",
+        ] {
             let err = clean_absolute("config.mounts[0].host_path", bad).unwrap_err();
             assert!(
                 err.to_string().starts_with("config.mounts[0].host_path: "),

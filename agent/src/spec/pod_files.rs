@@ -92,24 +92,40 @@ pub(crate) fn host_network(sandbox: &PodSandboxConfig) -> bool {
 
 /// The pod's hostname: the sandbox's, or the host's for a host-network pod
 /// that names none.
-pub(crate) fn pod_hostname(sandbox: &PodSandboxConfig, host_network: bool) -> Result<String, SpecError> {
+pub(crate) fn pod_hostname(
+    sandbox: &PodSandboxConfig,
+    host_network: bool,
+) -> Result<String, SpecError> {
     const FIELD: &str = "sandbox_config.hostname";
     let name = sandbox.hostname.as_str();
     if name.is_empty() {
         if !host_network {
-            return Err(SpecError::invalid(FIELD, "hostname is empty but the pod has its own network"));
+            return Err(SpecError::invalid(
+                FIELD,
+                "hostname is empty but the pod has its own network",
+            ));
         }
         return nix::unistd::gethostname()
             .map_err(io::Error::from)
-            .and_then(|h| h.into_string().map_err(|_| io::Error::other("host name is not UTF-8")))
+            .and_then(|h| {
+                h.into_string()
+                    .map_err(|_| io::Error::other("host name is not UTF-8"))
+            })
             .map_err(|source| SpecError::HostPath {
                 field: FIELD.into(),
                 path: "/proc/sys/kernel/hostname".into(),
                 source,
             });
     }
-    if name.len() > MAX_HOSTNAME || name.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/') {
-        return Err(SpecError::invalid(FIELD, format!("invalid hostname {name:?}")));
+    if name.len() > MAX_HOSTNAME
+        || name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '/')
+    {
+        return Err(SpecError::invalid(
+            FIELD,
+            format!("invalid hostname {name:?}"),
+        ));
     }
     Ok(name.to_string())
 }
@@ -237,7 +253,13 @@ mod tests {
             options: vec!["ndots:5".into()],
         };
         let ip: IpAddr = "10.244.1.7".parse().unwrap();
-        write_with(f.pod.path(), &sandbox("web-0", Some(dns)), Some(ip), &f.host).unwrap();
+        write_with(
+            f.pod.path(),
+            &sandbox("web-0", Some(dns)),
+            Some(ip),
+            &f.host,
+        )
+        .unwrap();
         assert_eq!(read(&f, HOSTNAME), "web-0\n");
         let hosts = read(&f, HOSTS);
         assert!(hosts.contains("127.0.0.1\tlocalhost\n"), "{hosts}");
@@ -248,7 +270,10 @@ mod tests {
             "search ns.svc.cluster.local svc.cluster.local\nnameserver 10.96.0.10\nnameserver fd00::10\noptions ndots:5\n"
         );
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(f.pod.path().join(HOSTS)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(f.pod.path().join(HOSTS))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o644);
         assert!(f.host_dir.path().exists());
     }
@@ -278,15 +303,33 @@ mod tests {
             (sandbox("a b", None), "sandbox_config.hostname"),
             (sandbox(&"x".repeat(65), None), "sandbox_config.hostname"),
             (
-                sandbox("h", Some(DnsConfig { servers: vec!["1.1.1.1\nnameserver 6.6.6.6".into()], ..Default::default() })),
+                sandbox(
+                    "h",
+                    Some(DnsConfig {
+                        servers: vec!["1.1.1.1\nnameserver 6.6.6.6".into()],
+                        ..Default::default()
+                    }),
+                ),
                 "sandbox_config.dns_config.servers[0]",
             ),
             (
-                sandbox("h", Some(DnsConfig { servers: vec!["dns.example".into()], ..Default::default() })),
+                sandbox(
+                    "h",
+                    Some(DnsConfig {
+                        servers: vec!["dns.example".into()],
+                        ..Default::default()
+                    }),
+                ),
                 "sandbox_config.dns_config.servers[0]",
             ),
             (
-                sandbox("h", Some(DnsConfig { searches: vec!["a".into(), "".into()], ..Default::default() })),
+                sandbox(
+                    "h",
+                    Some(DnsConfig {
+                        searches: vec!["a".into(), "".into()],
+                        ..Default::default()
+                    }),
+                ),
                 "sandbox_config.dns_config.searches[1]",
             ),
         ];

@@ -57,7 +57,9 @@ pub(crate) fn env(
     if !hostname.is_empty() {
         env.set(format!("HOSTNAME={hostname}"));
     }
-    for entry in image.and_then(|i| i.env().as_ref()).into_iter().flatten() {
+    // An image entry without `=` sets nothing; the runtime would refuse it.
+    let image_env = image.and_then(|i| i.env().as_ref()).into_iter().flatten();
+    for entry in image_env.filter(|e| e.contains('=')) {
         env.set(entry.clone());
     }
     for (i, kv) in config.envs.iter().enumerate() {
@@ -210,7 +212,12 @@ mod tests {
     #[test]
     fn env_layers_defaults_image_and_request_by_key() {
         let img = ConfigBuilder::default()
-            .env(strings(&["PATH=/img/bin", "A=image", "B=image"]))
+            .env(strings(&[
+                "PATH=/img/bin",
+                "A=image",
+                "NOEQUALS",
+                "B=image",
+            ]))
             .build()
             .unwrap();
         let mut config = request(&[], &[]);
@@ -227,7 +234,13 @@ mod tests {
         let got = env(&config, Some(&img), "pod-1").unwrap();
         assert_eq!(
             got,
-            strings(&["PATH=/img/bin", "HOSTNAME=pod-1", "A=image", "B=request", "C=x=y"])
+            strings(&[
+                "PATH=/img/bin",
+                "HOSTNAME=pod-1",
+                "A=image",
+                "B=request",
+                "C=x=y"
+            ])
         );
     }
 

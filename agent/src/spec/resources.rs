@@ -28,11 +28,15 @@ pub(crate) fn apply(
             if !valid_page_size(&h.page_size) {
                 return Err(SpecError::invalid(
                     format!("{field}.page_size"),
-                    format!("invalid hugepage size {:?} (expected e.g. 2MB, 1GB)", h.page_size),
+                    format!(
+                        "invalid hugepage size {:?} (expected e.g. 2MB, 1GB)",
+                        h.page_size
+                    ),
                 ));
             }
-            let limit = i64::try_from(h.limit)
-                .map_err(|_| SpecError::invalid(format!("{field}.limit"), "limit is out of range"))?;
+            let limit = i64::try_from(h.limit).map_err(|_| {
+                SpecError::invalid(format!("{field}.limit"), "limit is out of range")
+            })?;
             let mut l = LinuxHugepageLimit::default();
             l.set_page_size(h.page_size.clone());
             l.set_limit(limit);
@@ -78,7 +82,10 @@ fn cpu(r: &LinuxContainerResources) -> Result<Option<LinuxCpu>, SpecError> {
         if r.cpu_quota < -1 {
             return Err(SpecError::invalid(
                 format!("{FIELD}.cpu_quota"),
-                format!("{} is negative (only -1, unlimited, is allowed)", r.cpu_quota),
+                format!(
+                    "{} is negative (only -1, unlimited, is allowed)",
+                    r.cpu_quota
+                ),
             ));
         }
         cpu.set_quota(Some(r.cpu_quota));
@@ -106,7 +113,10 @@ fn memory(r: &LinuxContainerResources) -> Result<Option<LinuxMemory>, SpecError>
         match v {
             0 => Ok(None),
             v if v > 0 || v == -1 => Ok(Some(v)),
-            v => Err(SpecError::invalid(format!("{FIELD}.{name}"), format!("{v} is negative"))),
+            v => Err(SpecError::invalid(
+                format!("{FIELD}.{name}"),
+                format!("{v} is negative"),
+            )),
         }
     };
     let limit = bytes("memory_limit_in_bytes", r.memory_limit_in_bytes)?;
@@ -125,14 +135,17 @@ fn memory(r: &LinuxContainerResources) -> Result<Option<LinuxMemory>, SpecError>
 }
 
 fn non_negative(name: &str, v: i64) -> Result<u64, SpecError> {
-    u64::try_from(v).map_err(|_| SpecError::invalid(format!("{FIELD}.{name}"), format!("{v} is negative")))
+    u64::try_from(v)
+        .map_err(|_| SpecError::invalid(format!("{FIELD}.{name}"), format!("{v} is negative")))
 }
 
 /// A cpuset list such as `0-3,8,10-11`.
 fn cpuset(name: &str, list: &str) -> Result<String, SpecError> {
     let ok = list.split(',').all(|range| {
         let mut ends = range.splitn(2, '-');
-        let num = |s: Option<&str>| s.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
+        let num = |s: Option<&str>| {
+            s.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        };
         let first = ends.next();
         let second = ends.next();
         num(first) && (second.is_none() || num(second))
@@ -216,7 +229,7 @@ mod tests {
             memory_limit_in_bytes: 64 << 20,
             ..Default::default()
         });
-        let mem = res.memory().clone().unwrap();
+        let mem = res.memory().unwrap();
         assert_eq!(mem.limit(), Some(64 << 20));
         assert_eq!(mem.swap(), Some(64 << 20));
         let (res, _) = applied(&LinuxContainerResources {
@@ -224,14 +237,17 @@ mod tests {
             memory_swap_limit_in_bytes: 128 << 20,
             ..Default::default()
         });
-        assert_eq!(res.memory().clone().unwrap().swap(), Some(128 << 20));
+        assert_eq!(res.memory().unwrap().swap(), Some(128 << 20));
     }
 
     #[test]
     fn oom_score_adj_hugepages_and_unified() {
         let r = LinuxContainerResources {
             oom_score_adj: 999,
-            hugepage_limits: vec![HugepageLimit { page_size: "2MB".into(), limit: 4 << 20 }],
+            hugepage_limits: vec![HugepageLimit {
+                page_size: "2MB".into(),
+                limit: 4 << 20,
+            }],
             unified: [("memory.high".to_string(), "1000000".to_string())].into(),
             ..Default::default()
         };
@@ -246,40 +262,102 @@ mod tests {
     #[test]
     fn bad_values_name_their_field() {
         let cases: Vec<(LinuxContainerResources, &str)> = vec![
-            (LinuxContainerResources { cpu_shares: -2, ..Default::default() }, "cpu_shares"),
-            (LinuxContainerResources { cpu_period: -1, ..Default::default() }, "cpu_period"),
-            (LinuxContainerResources { cpu_quota: -5, ..Default::default() }, "cpu_quota"),
-            (LinuxContainerResources { cpuset_cpus: "0-".into(), ..Default::default() }, "cpuset_cpus"),
-            (LinuxContainerResources { cpuset_mems: "a".into(), ..Default::default() }, "cpuset_mems"),
-            (LinuxContainerResources { memory_limit_in_bytes: -7, ..Default::default() }, "memory_limit_in_bytes"),
-            (
-                LinuxContainerResources { memory_limit_in_bytes: 100, memory_swap_limit_in_bytes: 50, ..Default::default() },
-                "memory_swap_limit_in_bytes",
-            ),
-            (LinuxContainerResources { oom_score_adj: 1001, ..Default::default() }, "oom_score_adj"),
             (
                 LinuxContainerResources {
-                    hugepage_limits: vec![HugepageLimit { page_size: "2XB".into(), limit: 1 }],
+                    cpu_shares: -2,
+                    ..Default::default()
+                },
+                "cpu_shares",
+            ),
+            (
+                LinuxContainerResources {
+                    cpu_period: -1,
+                    ..Default::default()
+                },
+                "cpu_period",
+            ),
+            (
+                LinuxContainerResources {
+                    cpu_quota: -5,
+                    ..Default::default()
+                },
+                "cpu_quota",
+            ),
+            (
+                LinuxContainerResources {
+                    cpuset_cpus: "0-".into(),
+                    ..Default::default()
+                },
+                "cpuset_cpus",
+            ),
+            (
+                LinuxContainerResources {
+                    cpuset_mems: "a".into(),
+                    ..Default::default()
+                },
+                "cpuset_mems",
+            ),
+            (
+                LinuxContainerResources {
+                    memory_limit_in_bytes: -7,
+                    ..Default::default()
+                },
+                "memory_limit_in_bytes",
+            ),
+            (
+                LinuxContainerResources {
+                    memory_limit_in_bytes: 100,
+                    memory_swap_limit_in_bytes: 50,
+                    ..Default::default()
+                },
+                "memory_swap_limit_in_bytes",
+            ),
+            (
+                LinuxContainerResources {
+                    oom_score_adj: 1001,
+                    ..Default::default()
+                },
+                "oom_score_adj",
+            ),
+            (
+                LinuxContainerResources {
+                    hugepage_limits: vec![HugepageLimit {
+                        page_size: "2XB".into(),
+                        limit: 1,
+                    }],
                     ..Default::default()
                 },
                 "hugepage_limits[0].page_size",
             ),
             (
-                LinuxContainerResources { unified: [("../x".to_string(), "1".to_string())].into(), ..Default::default() },
+                LinuxContainerResources {
+                    unified: [("../x".to_string(), "1".to_string())].into(),
+                    ..Default::default()
+                },
                 "unified[\"../x\"]",
             ),
         ];
         for (r, field) in cases {
             let mut res = LinuxResources::default();
             let err = apply(&mut res, Some(&r)).unwrap_err();
-            assert_eq!(err.field(), Some(format!("{FIELD}.{field}").as_str()), "{err}");
+            assert_eq!(
+                err.field(),
+                Some(format!("{FIELD}.{field}").as_str()),
+                "{err}"
+            );
         }
     }
 
     #[test]
     fn cgroups_path_forms() {
-        assert_eq!(cgroups_path("/kubepods/burstable/podabc", "c1").as_deref(), Some("/kubepods/burstable/podabc/c1"));
-        assert_eq!(cgroups_path("/kubepods/", "c1").as_deref(), Some("/kubepods/c1"));
+        assert_eq!(
+            cgroups_path("/kubepods/burstable/podabc", "c1").as_deref(),
+            Some("/kubepods/burstable/podabc/c1")
+        );
+        assert_eq!(
+            cgroups_path("/kubepods/", "c1").as_deref(),
+            Some("/kubepods/c1")
+        );
         assert_eq!(
             cgroups_path("kubepods-burstable-podabc.slice", "c1").as_deref(),
             Some("kubepods-burstable-podabc.slice:berth:c1")

@@ -78,7 +78,10 @@ mod tests {
     use berth_proto::v1::SecurityProfile;
     use oci_spec::runtime::LinuxSeccompAction;
 
-    fn with_profile(profile_type: ProfileType, localhost_ref: &str) -> LinuxContainerSecurityContext {
+    fn with_profile(
+        profile_type: ProfileType,
+        localhost_ref: &str,
+    ) -> LinuxContainerSecurityContext {
         LinuxContainerSecurityContext {
             seccomp: Some(SecurityProfile {
                 profile_type: profile_type as i32,
@@ -135,7 +138,10 @@ mod tests {
         let missing = dir.path().join("missing.json");
         let sc = with_profile(ProfileType::Localhost, missing.to_str().unwrap());
         let err = seccomp(Some(&sc), false).unwrap_err();
-        assert_eq!(err.field(), Some("config.linux.security_context.seccomp.localhost_ref"));
+        assert_eq!(
+            err.field(),
+            Some("config.linux.security_context.seccomp.localhost_ref")
+        );
         let sc = with_profile(ProfileType::Localhost, "relative.json");
         assert!(seccomp(Some(&sc), false).is_err());
 
@@ -149,11 +155,21 @@ mod tests {
     #[test]
     fn deprecated_path_strings() {
         assert_eq!(seccomp(Some(&with_path("")), false).unwrap(), None);
-        assert_eq!(seccomp(Some(&with_path("unconfined")), false).unwrap(), None);
-        assert!(seccomp(Some(&with_path("runtime/default")), false).unwrap().is_some());
-        assert!(seccomp(Some(&with_path("docker/default")), false).unwrap().is_some());
+        assert_eq!(
+            seccomp(Some(&with_path("unconfined")), false).unwrap(),
+            None
+        );
+        assert!(seccomp(Some(&with_path("runtime/default")), false)
+            .unwrap()
+            .is_some());
+        assert!(seccomp(Some(&with_path("docker/default")), false)
+            .unwrap()
+            .is_some());
         let err = seccomp(Some(&with_path("weird")), false).unwrap_err();
-        assert_eq!(err.field(), Some("config.linux.security_context.seccomp_profile_path"));
+        assert_eq!(
+            err.field(),
+            Some("config.linux.security_context.seccomp_profile_path")
+        );
     }
 
     #[test]
@@ -163,6 +179,9 @@ mod tests {
             p.profile_type = 9;
         }
         let err = seccomp(Some(&sc), false).unwrap_err();
-        assert_eq!(err.field(), Some("config.linux.security_context.seccomp.profile_type"));
+        assert_eq!(
+            err.field(),
+            Some("config.linux.security_context.seccomp.profile_type")
+        );
     }
 }

@@ -22,7 +22,8 @@ fn allowed(key: &str, modes: Modes) -> bool {
         || key.starts_with("kernel.msg")
         || key == "kernel.sem"
         || key.starts_with("fs.mqueue.");
-    let net_or_uts = key.starts_with("net.") || key == "kernel.hostname" || key == "kernel.domainname";
+    let net_or_uts =
+        key.starts_with("net.") || key == "kernel.hostname" || key == "kernel.domainname";
     !(ipc && modes.ipc == NamespaceMode::Node || net_or_uts && modes.host_network())
 }
 
@@ -47,15 +48,28 @@ mod tests {
             }),
             ..Default::default()
         };
-        let pod = Modes { network: NamespaceMode::Pod, pid: NamespaceMode::Pod, ipc: NamespaceMode::Pod };
+        let pod = Modes {
+            network: NamespaceMode::Pod,
+            pid: NamespaceMode::Pod,
+            ipc: NamespaceMode::Pod,
+        };
         assert_eq!(sysctls(&sandbox, pod).len(), 3);
-        let host_net = Modes { network: NamespaceMode::Node, ..pod };
+        let host_net = Modes {
+            network: NamespaceMode::Node,
+            ..pod
+        };
         let got = sysctls(&sandbox, host_net);
         assert!(!got.contains_key("net.ipv4.ip_unprivileged_port_start"));
         assert_eq!(got.len(), 2);
-        let host_ipc = Modes { ipc: NamespaceMode::Node, ..pod };
+        let host_ipc = Modes {
+            ipc: NamespaceMode::Node,
+            ..pod
+        };
         let got = sysctls(&sandbox, host_ipc);
-        assert_eq!(got.keys().collect::<Vec<_>>(), ["net.ipv4.ip_unprivileged_port_start"]);
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            ["net.ipv4.ip_unprivileged_port_start"]
+        );
         assert!(sysctls(&PodSandboxConfig::default(), pod).is_empty());
     }
 }

@@ -60,14 +60,17 @@ pub(crate) fn resolve(
             .and_then(|f| number(f.get(2)))
             .ok_or_else(|| SpecError::invalid(&user.1, "bad uid in the image's /etc/passwd"))?,
     };
-    let name = entry.as_ref().and_then(|f| f.first().map(|s| s.to_string()));
+    let name = entry
+        .as_ref()
+        .and_then(|f| f.first().map(|s| s.to_string()));
     let home = entry
         .as_ref()
         .and_then(|f| f.get(5))
         .filter(|h| !h.is_empty())
         .map_or_else(|| "/".to_string(), |h| h.to_string());
 
-    let merge = sc.is_none_or(|sc| sc.supplemental_groups_policy != SupplementalGroupsPolicy::Strict as i32);
+    let merge = sc
+        .is_none_or(|sc| sc.supplemental_groups_policy != SupplementalGroupsPolicy::Strict as i32);
     let needs_groups = matches!(group, Some((Id::Name(_), _))) || (merge && name.is_some());
     let groups = if needs_groups {
         let field = group.as_ref().map_or(user.1.as_str(), |g| g.1.as_str());
@@ -100,7 +103,12 @@ pub(crate) fn resolve(
             }
         }
     }
-    for (i, g) in sc.map(|sc| sc.supplemental_groups.as_slice()).unwrap_or_default().iter().enumerate() {
+    for (i, g) in sc
+        .map(|sc| sc.supplemental_groups.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         additional_gids.push(id_value(&format!("{SC}.supplemental_groups[{i}]"), *g)?);
     }
     let mut seen = std::collections::HashSet::new();
@@ -124,7 +132,12 @@ fn requested(
     let run_as_group = sc.and_then(|sc| sc.run_as_group);
     let field = |name: &str| format!("{SC}.{name}");
     let group = run_as_group
-        .map(|g| Ok::<_, SpecError>((Id::Number(id_value(&field("run_as_group"), g.value)?), field("run_as_group"))))
+        .map(|g| {
+            Ok::<_, SpecError>((
+                Id::Number(id_value(&field("run_as_group"), g.value)?),
+                field("run_as_group"),
+            ))
+        })
         .transpose()?;
     match (run_as_user, run_as_username) {
         (Some(_), name) if !name.is_empty() => Err(SpecError::invalid(
@@ -132,12 +145,13 @@ fn requested(
             "only one of run_as_user and run_as_username may be set",
         )),
         (Some(uid), _) => Ok((
-            (Id::Number(id_value(&field("run_as_user"), uid.value)?), field("run_as_user")),
+            (
+                Id::Number(id_value(&field("run_as_user"), uid.value)?),
+                field("run_as_user"),
+            ),
             group,
         )),
-        (None, name) if !name.is_empty() => {
-            Ok(((parse_id(name), field("run_as_username")), group))
-        }
+        (None, name) if !name.is_empty() => Ok(((parse_id(name), field("run_as_username")), group)),
         (None, _) if group.is_some() => Err(SpecError::invalid(
             field("run_as_group"),
             "run_as_group is set without run_as_user or run_as_username",
@@ -153,7 +167,11 @@ fn requested(
                     format!("{image_user:?} names a group without a user"),
                 ));
             }
-            let user = if u.is_empty() { Id::Number(0) } else { parse_id(u) };
+            let user = if u.is_empty() {
+                Id::Number(0)
+            } else {
+                parse_id(u)
+            };
             let group = g.map(|g| (parse_id(g), IMAGE_USER.to_string()));
             Ok(((user, IMAGE_USER.to_string()), group))
         }
@@ -218,7 +236,8 @@ mod tests {
         daemon:x:1:1::/usr/sbin:/bin/false\n\
         app:x:1000:1000:App:/home/app:/bin/sh\n\
         nohome:x:1001:1001::\n";
-    const GROUP: &str = "root:x:0:\nwheel:x:10:root,app\nstaff:x:50:app\napp:x:1000:\nother:x:2000:nobody\n";
+    const GROUP: &str =
+        "root:x:0:\nwheel:x:10:root,app\nstaff:x:50:app\napp:x:1000:\nother:x:2000:nobody\n";
 
     fn rootfs() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
@@ -244,7 +263,10 @@ mod tests {
     #[test]
     fn empty_image_user_is_root_with_its_groups() {
         let root = rootfs();
-        assert_eq!(resolve(root.path(), None, "").unwrap(), user(0, 0, &[0, 10], "/root"));
+        assert_eq!(
+            resolve(root.path(), None, "").unwrap(),
+            user(0, 0, &[0, 10], "/root")
+        );
     }
 
     #[test]
@@ -254,7 +276,10 @@ mod tests {
         assert_eq!(r("app"), user(1000, 1000, &[1000, 10, 50], "/home/app"));
         assert_eq!(r("1000"), user(1000, 1000, &[1000, 10, 50], "/home/app"));
         assert_eq!(r("app:staff"), user(1000, 50, &[50, 10], "/home/app"));
-        assert_eq!(r("1000:2000"), user(1000, 2000, &[2000, 10, 50], "/home/app"));
+        assert_eq!(
+            r("1000:2000"),
+            user(1000, 2000, &[2000, 10, 50], "/home/app")
+        );
         // A uid without an entry: gid 0, home /, no membership.
         assert_eq!(r("4242"), user(4242, 0, &[0], "/"));
         assert_eq!(r("4242:7"), user(4242, 7, &[7], "/"));
@@ -300,7 +325,10 @@ mod tests {
         );
         sc.run_as_username = "ghost".into();
         let err = resolve(root.path(), Some(&sc), "").unwrap_err();
-        assert_eq!(err.field(), Some("config.linux.security_context.run_as_username"));
+        assert_eq!(
+            err.field(),
+            Some("config.linux.security_context.run_as_username")
+        );
     }
 
     #[test]
@@ -322,7 +350,10 @@ mod tests {
         let mut s = sc();
         s.run_as_group = Some(Int64Value { value: 5 });
         let err = resolve(root.path(), Some(&s), "app").unwrap_err();
-        assert_eq!(err.field(), Some("config.linux.security_context.run_as_group"));
+        assert_eq!(
+            err.field(),
+            Some("config.linux.security_context.run_as_group")
+        );
 
         let mut s = sc();
         s.run_as_user = Some(Int64Value { value: 1 });
@@ -351,8 +382,14 @@ mod tests {
     #[test]
     fn image_without_account_files_allows_numeric_ids_only() {
         let root = tempfile::tempdir().unwrap();
-        assert_eq!(resolve(root.path(), None, "").unwrap(), user(0, 0, &[0], "/"));
-        assert_eq!(resolve(root.path(), None, "10:20").unwrap(), user(10, 20, &[20], "/"));
+        assert_eq!(
+            resolve(root.path(), None, "").unwrap(),
+            user(0, 0, &[0], "/")
+        );
+        assert_eq!(
+            resolve(root.path(), None, "10:20").unwrap(),
+            user(10, 20, &[20], "/")
+        );
         assert!(resolve(root.path(), None, "app").is_err());
     }
 }

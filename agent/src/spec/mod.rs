@@ -31,6 +31,8 @@ mod sysctls;
 pub mod user;
 
 #[cfg(test)]
+mod run_tests;
+#[cfg(test)]
 mod tests;
 
 use std::path::{Path, PathBuf};

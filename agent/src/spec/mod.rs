@@ -104,6 +104,13 @@ fn build(
     if config.metadata.is_none() {
         return Err(SpecError::invalid("config.metadata", "missing"));
     }
+    if !config.cdi_devices.is_empty() {
+        // Starting without them would hide a missing device from the pod.
+        return Err(SpecError::invalid(
+            "config.cdi_devices",
+            "CDI devices are not supported",
+        ));
+    }
     let sc = config
         .linux
         .as_ref()

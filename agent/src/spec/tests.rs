@@ -501,6 +501,12 @@ fn bad_requests_name_the_field() {
     c.metadata = None;
     check(c, "config.metadata");
 
+    let mut c = request(&f);
+    c.cdi_devices = vec![berth_proto::v1::CdiDevice {
+        name: "vendor.com/gpu=0".into(),
+    }];
+    check(c, "config.cdi_devices");
+
     let err = build(
         &s,
         &info(&f),

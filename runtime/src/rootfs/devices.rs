@@ -132,7 +132,7 @@ impl Covered {
 
     fn covers(&self, path: &Path) -> bool {
         let path = clean(path);
-        self.paths.iter().any(|p| *p == path)
+        self.paths.contains(&path)
     }
 }
 

@@ -105,3 +105,12 @@ pub fn send_to_socket(path: &Path, master: &OwnedFd) -> Result<()> {
     .map_err(|e| Error::io("send pty to console socket", path, e.into()))?;
     Ok(())
 }
+
+/// Sends a container's pty master to `console_socket` when one was given;
+/// otherwise hands it back for the caller to keep (or proxy).
+pub fn route_master(master: OwnedFd, console_socket: Option<&Path>) -> Result<Option<OwnedFd>> {
+    match console_socket {
+        Some(sock) => send_to_socket(sock, &master).map(|()| None),
+        None => Ok(Some(master)),
+    }
+}

@@ -30,7 +30,7 @@ pub struct NsPlan {
 
 /// The order in which joined namespaces are entered: user first (it grants the
 /// rights for the others), mount last (it changes how paths resolve).
-const JOIN_ORDER: [CloneFlags; 6] = [
+pub const JOIN_ORDER: [CloneFlags; 6] = [
     CloneFlags::CLONE_NEWUSER,
     CloneFlags::CLONE_NEWIPC,
     CloneFlags::CLONE_NEWUTS,

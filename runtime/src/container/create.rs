@@ -214,10 +214,9 @@ fn create_in<'a>(
     loop {
         match parent.recv()? {
             Some((Msg::Ready, _)) => break,
-            Some((Msg::PtyMaster, Some(fd))) => match &opts.console_socket {
-                Some(sock) => console::send_to_socket(sock, &fd)?,
-                None => pty_master = Some(fd),
-            },
+            Some((Msg::PtyMaster, Some(fd))) => {
+                pty_master = console::route_master(fd, opts.console_socket.as_deref())?
+            }
             Some((Msg::Failed(m), _)) => return Err(Error::Init(m)),
             Some((m, _)) => return Err(Error::Init(format!("unexpected {m:?} during setup"))),
             None => return Err(Error::Init("the init exited during setup".into())),

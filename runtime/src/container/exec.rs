@@ -49,15 +49,6 @@ pub struct Execed {
     pub pty_master: Option<OwnedFd>,
 }
 
-const JOIN_ORDER: [CloneFlags; 6] = [
-    CloneFlags::CLONE_NEWUSER,
-    CloneFlags::CLONE_NEWIPC,
-    CloneFlags::CLONE_NEWUTS,
-    CloneFlags::CLONE_NEWNET,
-    CloneFlags::CLONE_NEWCGROUP,
-    CloneFlags::CLONE_NEWNS,
-];
-
 /// Runs `opts.process` in container `id`. Single-threaded callers only.
 pub fn exec(root: &StateRoot, id: &str, opts: &ExecOptions) -> Result<Execed> {
     bundle::check_process(&opts.process)?;
@@ -72,7 +63,7 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOptions) -> Result<Execed> {
     }
     let init = st.pid;
     let mut joins = Vec::new();
-    for flag in JOIN_ORDER {
+    for flag in namespaces::JOIN_ORDER {
         if !namespaces::same_as_self(init, flag) {
             let p = format!("/proc/{init}/ns/{}", namespaces::proc_name(flag));
             joins.push((flag, File::open(&p).map_err(|e| Error::io("open", p, e))?));
@@ -139,10 +130,9 @@ fn finish(
     loop {
         match parent.recv()? {
             None => break,
-            Some((Msg::PtyMaster, Some(fd))) => match &opts.console_socket {
-                Some(sock) => console::send_to_socket(sock, &fd)?,
-                None => pty_master = Some(fd),
-            },
+            Some((Msg::PtyMaster, Some(fd))) => {
+                pty_master = console::route_master(fd, opts.console_socket.as_deref())?
+            }
             Some((Msg::Failed(m), _)) => return Err(Error::Init(m)),
             Some((m, _)) => return Err(Error::Init(format!("unexpected {m:?} during exec"))),
         }

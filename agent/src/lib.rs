@@ -1,5 +1,7 @@
 //! The berth node agent: CRI server, pod and container state, image store.
 
+pub mod config;
+pub mod image_service;
 pub mod images;
 pub mod monitor;
 pub mod spec;

@@ -490,8 +490,10 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_key() {
-        let mut c = Config::default();
-        c.cgroup_parent = "relative".into();
+        let c = Config {
+            cgroup_parent: "relative".into(),
+            ..Default::default()
+        };
         let err = c.validate().unwrap_err();
         assert!(err.to_string().contains("cgroup_parent"), "{err}");
         let flags = ConfigFlags {

@@ -1,6 +1,8 @@
 //! The berth node agent: CRI server, pod and container state, image store.
 
 pub mod config;
+pub mod cri_client;
+pub mod daemon;
 pub mod image_service;
 pub mod images;
 pub mod monitor;

@@ -51,3 +51,4 @@ pub use registry_config::{Endpoint, RegistryConfig};
 pub use rootfs::{unmount_rootfs, RootfsMount};
 pub use store::{ImageStore, DEFAULT_ROOT};
 pub use unpack::{unpack_layer, Unpacked};
+pub use usage::disk_usage;

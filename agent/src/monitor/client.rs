@@ -169,6 +169,11 @@ impl MonitorClient {
         Ok(r.pid)
     }
 
+    /// Kills the pod's pause process (idempotent).
+    pub async fn stop_pause(&self) -> Result<()> {
+        self.request(Request::StopPause).await.map(drop)
+    }
+
     /// Creates a container; returns its init's pid.
     pub async fn create(&self, r: &CreateRequest) -> Result<i32> {
         let r: PidReply = self.typed(Request::Create(r.clone())).await?;

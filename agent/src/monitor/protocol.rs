@@ -154,6 +154,9 @@ pub struct ContainerStatus {
 pub enum Request {
     /// Start the pod's pause process. Reply: [`PidReply`].
     StartPause(PauseConfig),
+    /// Kill the pause process (the pod's containers are not touched; the pod
+    /// cgroup stays until `shutdown`). Reply: `{}`.
+    StopPause,
     /// Create a container. Reply: [`PidReply`].
     Create(CreateRequest),
     /// Start a created container. Reply: `{}`.

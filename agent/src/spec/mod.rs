@@ -194,6 +194,22 @@ fn build(
     Ok(spec)
 }
 
+/// The OCI cgroup resources (and the oom_score_adj) for a CRI resources
+/// message, as `container_spec` sets them; for `UpdateContainerResources`.
+pub fn linux_resources(
+    r: &berth_proto::v1::LinuxContainerResources,
+) -> Result<(LinuxResources, Option<i32>), SpecError> {
+    let mut resources = LinuxResources::default();
+    let oom = resources::apply(&mut resources, Some(r))?;
+    Ok((resources, oom))
+}
+
+/// The cgroups path of container `id` under the pod cgroup `parent`, as
+/// `container_spec` sets it (`None`: the runtime's default).
+pub fn container_cgroups_path(parent: &str, id: &str) -> Option<String> {
+    resources::cgroups_path(parent, id)
+}
+
 /// Whether the container is privileged; a privileged container needs a
 /// privileged pod.
 fn check_privileged(

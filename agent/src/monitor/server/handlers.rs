@@ -76,6 +76,7 @@ impl Monitor {
                 }
             }
             Request::StartPause(cfg) => self.start_pause(&cfg),
+            Request::StopPause => self.stop_pause().map(|()| json!({})),
             Request::Create(r) => self.create(&r),
             Request::Start { id } => self.start(&id),
             Request::Kill { id, signal, all } => self.kill(&id, signal, all),
@@ -85,7 +86,7 @@ impl Monitor {
                 .map(|()| json!({})),
             Request::Remove { id } => self.remove(&id).map(|()| json!({})),
             Request::List => to_value(ListReply {
-                pause_pid: self.pause.as_ref().map(|p| p.pid),
+                pause_pid: self.pause.as_ref().filter(|p| p.running).map(|p| p.pid),
                 containers: self.containers.iter().map(|c| c.status()).collect(),
             }),
             Request::Shutdown => {
@@ -117,6 +118,16 @@ impl Monitor {
         self.pause = Some(p);
         self.save_pod_record();
         to_value(PidReply { pid })
+    }
+
+    /// Kills and reaps the pause process; its cgroup stays until shutdown.
+    /// Stopping a pod twice, or one whose pause already exited, is fine.
+    fn stop_pause(&mut self) -> Result<()> {
+        if let Some(p) = self.pause.as_mut().filter(|p| p.running) {
+            sys::kill_and_reap(p.pid);
+            p.running = false;
+        }
+        Ok(())
     }
 
     fn create(&mut self, r: &CreateRequest) -> Result<Value> {
@@ -206,7 +217,9 @@ impl Monitor {
         }
         self.execs.clear();
         if let Some(p) = self.pause.take() {
-            sys::kill_and_reap(p.pid);
+            if p.running {
+                sys::kill_and_reap(p.pid);
+            }
             if let Err(e) = p.cgroup.destroy() {
                 eprintln!("berth-monitor: shutdown: {e}");
             }

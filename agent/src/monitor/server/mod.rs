@@ -249,7 +249,8 @@ impl Monitor {
             self.container_exited(i, status);
         } else if let Some((_, job)) = self.execs.iter_mut().find(|(_, j)| j.pid == pid) {
             job.status = Some(status);
-        } else if self.pause.as_ref().is_some_and(|p| p.pid == pid) {
+        } else if let Some(p) = self.pause.as_mut().filter(|p| p.running && p.pid == pid) {
+            p.running = false;
             let (exit_code, signal) = sys::decode_status(status);
             eprintln!("berth-monitor: pause process {pid} exited ({exit_code})");
             self.broadcast(&Event::PauseExited {

@@ -32,6 +32,8 @@ pub struct Pause {
     pub pid: i32,
     /// The pod cgroup (the pause process is in its `pause` leaf).
     pub cgroup: CgroupManager,
+    /// Not yet reaped: its pid is still ours to signal.
+    pub running: bool,
 }
 
 /// Creates the pod cgroup and starts the pause process in it.
@@ -45,7 +47,11 @@ pub fn start(cfg: &PauseConfig, pod_id: &str) -> Result<Pause> {
         .map_err(MonitorError::from)
         .and_then(|()| spawn(cfg, &leaf, &sysctls))
     {
-        Ok(pid) => Ok(Pause { pid, cgroup }),
+        Ok(pid) => Ok(Pause {
+            pid,
+            cgroup,
+            running: true,
+        }),
         Err(e) => {
             if let Err(d) = cgroup.destroy() {
                 eprintln!("berth-monitor: removing pod cgroup after a failed start: {d}");

@@ -8,6 +8,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod daemon;
+
 pub use berth_fixtures::Bundle;
 
 /// A built binary of the workspace (`target/<profile>/<name>`).

@@ -294,8 +294,10 @@ impl Daemon {
             )));
         }
         let pod = self.store.pod_or_err(&c.pod_id)?;
+        // Taken before the start, so it is never after the exit time.
+        let started_at = now_ns();
         pod.monitor()?.start(&c.id).await?;
-        self.set_running(&c, rec.pid, now_ns());
+        self.set_running(&c, rec.pid, started_at);
         Ok(())
     }
 

@@ -1,0 +1,231 @@
+//! berthd over its CRI socket: a pod and its containers from RunPodSandbox
+//! to RemovePodSandbox, each result observed from inside the container or
+//! through the CRI (exit codes, logs, ExecSync, stop timeouts, events).
+
+use std::time::Duration;
+
+use berth_proto::v1 as cri;
+use berth_tests::daemon::{pod_config, sh_container, Berthd};
+use berth_tests::need_root;
+
+/// Runs a pod, returns its id.
+async fn run_pod(d: &mut Berthd, config: &cri::PodSandboxConfig) -> String {
+    d.cri
+        .runtime
+        .run_pod_sandbox(cri::RunPodSandboxRequest {
+            config: Some(config.clone()),
+            runtime_handler: String::new(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", d.log()))
+        .into_inner()
+        .pod_sandbox_id
+}
+
+/// Creates and starts a container, returns its id.
+async fn start(
+    d: &mut Berthd,
+    pod: &str,
+    sandbox: &cri::PodSandboxConfig,
+    c: cri::ContainerConfig,
+) -> String {
+    let id = d
+        .cri
+        .runtime
+        .create_container(cri::CreateContainerRequest {
+            pod_sandbox_id: pod.into(),
+            config: Some(c),
+            sandbox_config: Some(sandbox.clone()),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("CreateContainer: {e}\n{}", d.log()))
+        .into_inner()
+        .container_id;
+    d.cri
+        .runtime
+        .start_container(cri::StartContainerRequest {
+            container_id: id.clone(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("StartContainer: {e}\n{}", d.log()));
+    id
+}
+
+async fn status(d: &mut Berthd, id: &str) -> cri::ContainerStatus {
+    d.cri
+        .runtime
+        .container_status(cri::ContainerStatusRequest {
+            container_id: id.into(),
+            verbose: false,
+        })
+        .await
+        .expect("ContainerStatus")
+        .into_inner()
+        .status
+        .expect("status")
+}
+
+/// Waits until the container has exited; returns its status.
+async fn wait_exited(d: &mut Berthd, id: &str) -> cri::ContainerStatus {
+    for _ in 0..500 {
+        let s = status(d, id).await;
+        if s.state == cri::ContainerState::ContainerExited as i32 {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("container {id} did not exit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_lifecycle_with_exit_codes_logs_and_exec() {
+    if need_root() {
+        return;
+    }
+    let mut d = Berthd::start().await;
+    let sandbox = pod_config("life");
+    let pod = run_pod(&mut d, &sandbox).await;
+
+    let st = d
+        .cri
+        .runtime
+        .pod_sandbox_status(cri::PodSandboxStatusRequest {
+            pod_sandbox_id: pod.clone(),
+            verbose: true,
+        })
+        .await
+        .expect("PodSandboxStatus")
+        .into_inner();
+    let ps = st.status.expect("status");
+    assert_eq!(ps.state, cri::PodSandboxState::SandboxReady as i32);
+    let ip = ps.network.expect("network").ip;
+    assert!(ip.starts_with(&d.subnet_prefix()), "pod ip {ip}");
+
+    // A container that prints and exits 3.
+    let c1 = start(
+        &mut d,
+        &pod,
+        &sandbox,
+        sh_container("job", "echo out-line; echo err-line >&2; hostname; exit 3"),
+    )
+    .await;
+    let s = wait_exited(&mut d, &c1).await;
+    assert_eq!(s.exit_code, 3);
+    assert_eq!(s.reason, "Error");
+    assert!(s.started_at > 0 && s.finished_at >= s.started_at);
+    let log = std::fs::read_to_string(&s.log_path).expect("log file");
+    assert!(log.contains(" stdout F out-line"), "{log}");
+    assert!(log.contains(" stderr F err-line"), "{log}");
+    assert!(log.contains(" stdout F life"), "hostname in log: {log}");
+
+    // A long-running container: ExecSync sees its environment and the pod IP.
+    let c2 = start(
+        &mut d,
+        &pod,
+        &sandbox,
+        sh_container("web", "exec sleep 1000"),
+    )
+    .await;
+    let r = d
+        .cri
+        .runtime
+        .exec_sync(cri::ExecSyncRequest {
+            container_id: c2.clone(),
+            cmd: vec![
+                "sh".into(),
+                "-c".into(),
+                "ip -4 addr show eth0; exit 7".into(),
+            ],
+            timeout: 10,
+        })
+        .await
+        .expect("ExecSync")
+        .into_inner();
+    assert_eq!(r.exit_code, 7);
+    assert!(
+        String::from_utf8_lossy(&r.stdout).contains(&ip),
+        "{:?}",
+        String::from_utf8_lossy(&r.stdout)
+    );
+
+    // ListContainers with filters.
+    let all = d
+        .cri
+        .runtime
+        .list_containers(cri::ListContainersRequest {
+            filter: Some(cri::ContainerFilter {
+                pod_sandbox_id: pod.clone(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("ListContainers")
+        .into_inner()
+        .containers;
+    assert_eq!(all.len(), 2);
+    let running = d
+        .cri
+        .runtime
+        .list_containers(cri::ListContainersRequest {
+            filter: Some(cri::ContainerFilter {
+                state: Some(cri::ContainerStateValue {
+                    state: cri::ContainerState::ContainerRunning as i32,
+                }),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("ListContainers")
+        .into_inner()
+        .containers;
+    assert_eq!(
+        running.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        [c2.as_str()]
+    );
+
+    // StopContainer: sleep ignores nothing, SIGTERM ends it (exit 143).
+    d.cri
+        .runtime
+        .stop_container(cri::StopContainerRequest {
+            container_id: c2.clone(),
+            timeout: 10,
+        })
+        .await
+        .expect("StopContainer");
+    let s = status(&mut d, &c2).await;
+    assert_eq!(s.state, cri::ContainerState::ContainerExited as i32);
+    assert_eq!(s.exit_code, 143);
+
+    // Stop twice, remove twice: idempotent.
+    for _ in 0..2 {
+        d.cri
+            .runtime
+            .stop_pod_sandbox(cri::StopPodSandboxRequest {
+                pod_sandbox_id: pod.clone(),
+            })
+            .await
+            .expect("StopPodSandbox");
+    }
+    // Exited containers keep their status after the pod stopped.
+    assert_eq!(status(&mut d, &c1).await.exit_code, 3);
+    for _ in 0..2 {
+        d.cri
+            .runtime
+            .remove_pod_sandbox(cri::RemovePodSandboxRequest {
+                pod_sandbox_id: pod.clone(),
+            })
+            .await
+            .expect("RemovePodSandbox");
+    }
+    let err = d
+        .cri
+        .runtime
+        .container_status(cri::ContainerStatusRequest {
+            container_id: c1.clone(),
+            verbose: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    d.shutdown().await;
+}

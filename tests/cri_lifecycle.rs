@@ -8,75 +8,6 @@ use berth_proto::v1 as cri;
 use berth_tests::daemon::{pod_config, sh_container, Berthd};
 use berth_tests::need_root;
 
-/// Runs a pod, returns its id.
-async fn run_pod(d: &mut Berthd, config: &cri::PodSandboxConfig) -> String {
-    d.cri
-        .runtime
-        .run_pod_sandbox(cri::RunPodSandboxRequest {
-            config: Some(config.clone()),
-            runtime_handler: String::new(),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", d.log()))
-        .into_inner()
-        .pod_sandbox_id
-}
-
-/// Creates and starts a container, returns its id.
-async fn start(
-    d: &mut Berthd,
-    pod: &str,
-    sandbox: &cri::PodSandboxConfig,
-    c: cri::ContainerConfig,
-) -> String {
-    let id = d
-        .cri
-        .runtime
-        .create_container(cri::CreateContainerRequest {
-            pod_sandbox_id: pod.into(),
-            config: Some(c),
-            sandbox_config: Some(sandbox.clone()),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("CreateContainer: {e}\n{}", d.log()))
-        .into_inner()
-        .container_id;
-    d.cri
-        .runtime
-        .start_container(cri::StartContainerRequest {
-            container_id: id.clone(),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("StartContainer: {e}\n{}", d.log()));
-    id
-}
-
-async fn status(d: &mut Berthd, id: &str) -> cri::ContainerStatus {
-    d.cri
-        .runtime
-        .container_status(cri::ContainerStatusRequest {
-            container_id: id.into(),
-            verbose: false,
-        })
-        .await
-        .expect("ContainerStatus")
-        .into_inner()
-        .status
-        .expect("status")
-}
-
-/// Waits until the container has exited; returns its status.
-async fn wait_exited(d: &mut Berthd, id: &str) -> cri::ContainerStatus {
-    for _ in 0..500 {
-        let s = status(d, id).await;
-        if s.state == cri::ContainerState::ContainerExited as i32 {
-            return s;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("container {id} did not exit");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pod_lifecycle_with_exit_codes_logs_and_exec() {
     if need_root() {
@@ -84,7 +15,7 @@ async fn pod_lifecycle_with_exit_codes_logs_and_exec() {
     }
     let mut d = Berthd::start().await;
     let sandbox = pod_config("life");
-    let pod = run_pod(&mut d, &sandbox).await;
+    let pod = d.run_pod(&sandbox).await;
 
     let st = d
         .cri
@@ -102,14 +33,14 @@ async fn pod_lifecycle_with_exit_codes_logs_and_exec() {
     assert!(ip.starts_with(&d.subnet_prefix()), "pod ip {ip}");
 
     // A container that prints and exits 3.
-    let c1 = start(
-        &mut d,
-        &pod,
-        &sandbox,
-        sh_container("job", "echo out-line; echo err-line >&2; hostname; exit 3"),
-    )
-    .await;
-    let s = wait_exited(&mut d, &c1).await;
+    let c1 = d
+        .start_container(
+            &pod,
+            &sandbox,
+            sh_container("job", "echo out-line; echo err-line >&2; hostname; exit 3"),
+        )
+        .await;
+    let s = d.wait_exited(&c1).await;
     assert_eq!(s.exit_code, 3);
     assert_eq!(s.reason, "Error");
     assert!(s.started_at > 0 && s.finished_at >= s.started_at);
@@ -119,13 +50,9 @@ async fn pod_lifecycle_with_exit_codes_logs_and_exec() {
     assert!(log.contains(" stdout F life"), "hostname in log: {log}");
 
     // A long-running container: ExecSync sees its environment and the pod IP.
-    let c2 = start(
-        &mut d,
-        &pod,
-        &sandbox,
-        sh_container("web", "exec sleep 1000"),
-    )
-    .await;
+    let c2 = d
+        .start_container(&pod, &sandbox, sh_container("web", "exec sleep 1000"))
+        .await;
     let r = d
         .cri
         .runtime
@@ -192,7 +119,7 @@ async fn pod_lifecycle_with_exit_codes_logs_and_exec() {
         })
         .await
         .expect("StopContainer");
-    let s = status(&mut d, &c2).await;
+    let s = d.status(&c2).await;
     assert_eq!(s.state, cri::ContainerState::ContainerExited as i32);
     assert_eq!(s.exit_code, 143);
 
@@ -207,7 +134,7 @@ async fn pod_lifecycle_with_exit_codes_logs_and_exec() {
             .expect("StopPodSandbox");
     }
     // Exited containers keep their status after the pod stopped.
-    assert_eq!(status(&mut d, &c1).await.exit_code, 3);
+    assert_eq!(d.status(&c1).await.exit_code, 3);
     for _ in 0..2 {
         d.cri
             .runtime

@@ -112,6 +112,28 @@ impl Berthd {
         self.dir.path().join("root")
     }
 
+    /// The daemon's state directory.
+    pub fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// The container's init pid, from its verbose status.
+    pub async fn container_pid(&mut self, id: &str) -> i32 {
+        let r = self
+            .cri
+            .runtime
+            .container_status(cri::ContainerStatusRequest {
+                container_id: id.into(),
+                verbose: true,
+            })
+            .await
+            .expect("ContainerStatus")
+            .into_inner();
+        let info: serde_json::Value =
+            serde_json::from_str(r.info.get("info").expect("info")).expect("info json");
+        info["pid"].as_i64().expect("pid") as i32
+    }
+
     /// The pod subnet's first three octets (`10.211.N`).
     pub fn subnet_prefix(&self) -> String {
         format!("10.211.{}", self.slot.n)
@@ -135,6 +157,127 @@ impl Berthd {
         self.kill9();
         self.child = Some(spawn(&self.args, self.dir.path()));
         self.cri = wait_for(&self.dir.path().join("berth.sock")).await;
+    }
+
+    /// RunPodSandbox; panics (with berthd's log) on error.
+    pub async fn run_pod(&mut self, config: &cri::PodSandboxConfig) -> String {
+        match self
+            .cri
+            .runtime
+            .run_pod_sandbox(cri::RunPodSandboxRequest {
+                config: Some(config.clone()),
+                runtime_handler: String::new(),
+            })
+            .await
+        {
+            Ok(r) => r.into_inner().pod_sandbox_id,
+            Err(e) => panic!("RunPodSandbox: {e}\n{}", self.log()),
+        }
+    }
+
+    /// CreateContainer in `pod`; panics on error.
+    pub async fn create(
+        &mut self,
+        pod: &str,
+        sandbox: &cri::PodSandboxConfig,
+        c: cri::ContainerConfig,
+    ) -> String {
+        match self
+            .cri
+            .runtime
+            .create_container(cri::CreateContainerRequest {
+                pod_sandbox_id: pod.into(),
+                config: Some(c),
+                sandbox_config: Some(sandbox.clone()),
+            })
+            .await
+        {
+            Ok(r) => r.into_inner().container_id,
+            Err(e) => panic!("CreateContainer: {e}\n{}", self.log()),
+        }
+    }
+
+    /// CreateContainer then StartContainer; panics on error.
+    pub async fn start_container(
+        &mut self,
+        pod: &str,
+        sandbox: &cri::PodSandboxConfig,
+        c: cri::ContainerConfig,
+    ) -> String {
+        let id = self.create(pod, sandbox, c).await;
+        if let Err(e) = self
+            .cri
+            .runtime
+            .start_container(cri::StartContainerRequest {
+                container_id: id.clone(),
+            })
+            .await
+        {
+            panic!("StartContainer: {e}\n{}", self.log());
+        }
+        id
+    }
+
+    /// ContainerStatus; panics on error.
+    pub async fn status(&mut self, id: &str) -> cri::ContainerStatus {
+        self.cri
+            .runtime
+            .container_status(cri::ContainerStatusRequest {
+                container_id: id.into(),
+                verbose: false,
+            })
+            .await
+            .expect("ContainerStatus")
+            .into_inner()
+            .status
+            .expect("status")
+    }
+
+    /// PodSandboxStatus; panics on error.
+    pub async fn pod_status(&mut self, id: &str) -> cri::PodSandboxStatus {
+        self.cri
+            .runtime
+            .pod_sandbox_status(cri::PodSandboxStatusRequest {
+                pod_sandbox_id: id.into(),
+                verbose: false,
+            })
+            .await
+            .expect("PodSandboxStatus")
+            .into_inner()
+            .status
+            .expect("status")
+    }
+
+    /// Waits (up to 20 s) until the container has exited; its status.
+    pub async fn wait_exited(&mut self, id: &str) -> cri::ContainerStatus {
+        for _ in 0..1000 {
+            let s = self.status(id).await;
+            if s.state == cri::ContainerState::ContainerExited as i32 {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("container {id} did not exit\n{}", self.log());
+    }
+
+    /// ExecSync `sh -c script` (10 s timeout): (exit code, stdout, stderr).
+    pub async fn sh(&mut self, id: &str, script: &str) -> (i32, String, String) {
+        let r = self
+            .cri
+            .runtime
+            .exec_sync(cri::ExecSyncRequest {
+                container_id: id.into(),
+                cmd: vec!["sh".into(), "-c".into(), script.into()],
+                timeout: 10,
+            })
+            .await
+            .expect("ExecSync")
+            .into_inner();
+        (
+            r.exit_code,
+            String::from_utf8_lossy(&r.stdout).into_owned(),
+            String::from_utf8_lossy(&r.stderr).into_owned(),
+        )
     }
 
     /// Removes every pod through CRI.

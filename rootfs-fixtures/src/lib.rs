@@ -1,16 +1,20 @@
 //! Test and benchmark fixtures built from Debian's busybox-static: a minimal
 //! rootfs (fresh or cached per machine), OCI bundles around it, and OCI image
-//! layouts and archives (`image`).
+//! layouts and archives (`image`), large seeded images for benchmarks
+//! (`bulk`), and a local registry to push them to (`registry`).
 
+mod bulk;
 mod bundle;
 mod busybox;
 mod cache;
 mod error;
 mod etc_files;
 pub mod image;
+pub mod registry;
 mod rootfs;
 mod spec;
 
+pub use bulk::{busybox_symlinked, BulkImage};
 pub use bundle::{Bundle, CONFIG_FILE, ROOTFS_DIR};
 pub use busybox::{Busybox, BUSYBOX_ENV, DEFAULT_BUSYBOX};
 pub use cache::{cached_busybox_rootfs, CACHE_ENV, DEFAULT_CACHE_DIR};

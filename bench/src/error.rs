@@ -67,6 +67,41 @@ pub enum BenchError {
     /// The bench could not move into its own network namespace.
     #[error("entering a private node network namespace: {0}")]
     NodeNetns(#[source] nix::Error),
+    /// The local registry could not be started or filled.
+    #[error("local registry: {0}")]
+    Registry(#[from] berth_fixtures::registry::RegistryError),
+    /// The bench image could not be generated or written.
+    #[error("writing the bench image {path}: {source}")]
+    ImageFixture {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// berth's image store failed.
+    #[error("berth image store: {op} {reference}: {source}")]
+    ImageStore {
+        op: &'static str,
+        reference: String,
+        #[source]
+        source: Box<berth_agent::images::ImageError>,
+    },
+    /// A CRI endpoint could not be reached.
+    #[error("{runtime}: connecting to {endpoint}: {source}")]
+    Connect {
+        runtime: &'static str,
+        endpoint: String,
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// A CRI call failed.
+    #[error("{runtime} {rpc} {pod}: {code:?}: {message}")]
+    Rpc {
+        runtime: &'static str,
+        rpc: &'static str,
+        pod: String,
+        code: tonic::Code,
+        message: String,
+    },
     /// The user interrupted the run.
     #[error("interrupted")]
     Interrupted,
@@ -85,6 +120,9 @@ impl BenchError {
             }
             BenchError::Spawn { source, .. } => source.to_string(),
             BenchError::Net { op, source, .. } => format!("{op}: {source}"),
+            BenchError::Rpc {
+                rpc, code, message, ..
+            } => format!("{rpc}: {code:?}: {message}"),
             other => other.to_string(),
         }
     }

@@ -2,31 +2,54 @@
 //! `berth-bench runtime` times berth-runtime, runc and crun on one busybox
 //! bundle in one interleaved run; `berth-bench network` times pod network
 //! setup and teardown of berth's built-in network against the standard CNI
-//! plugins.
+//! plugins; `berth-bench pull` times pulling and unpacking a ~100 MB image
+//! from a local registry with berth's image store and with containerd;
+//! `berth-bench cri` times pod start and stop over the CRI and measures the
+//! memory of berthd and containerd with their per-pod helpers.
 
+mod berthd;
 mod cases;
+mod containerd;
+mod cri_cases;
+mod cri_client;
+mod cri_pod;
+mod cri_report;
+mod cri_session;
 mod error;
 mod interrupt;
 mod net_cases;
 mod net_report;
 mod net_session;
 mod node_netns;
+mod pair_report;
 mod pod_network;
+mod procs;
+mod pull_cases;
+mod pull_report;
+mod pull_session;
 mod report;
 mod runtime;
 mod session;
 mod stats;
+mod sweep;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use berth_fixtures::BulkImage;
+
 use crate::cases::Plan;
+use crate::containerd::Containerd;
+use crate::cri_report::SubjectInfo;
+use crate::cri_session::{CriPrograms, CriSession};
 use crate::error::BenchError;
 use crate::net_cases::NetPlan;
 use crate::net_report::PathInfo;
 use crate::net_session::NetSession;
+use crate::pull_report::PeerInfo;
+use crate::pull_session::{PullPrograms, PullSession};
 use crate::report::RuntimeInfo;
 use crate::session::Session;
 
@@ -46,6 +69,39 @@ enum Command {
     /// the built-in network and of the CNI bridge/host-local/portmap
     /// plugins, interleaved, in a private node network namespace.
     Network(NetworkArgs),
+    /// Time pulling and unpacking a multi-layer image of about 100 MB from a
+    /// local registry, berth's image store against containerd's `ctr`,
+    /// interleaved.
+    Pull(PullArgs),
+    /// Time pod start (RunPodSandbox, CreateContainer, StartContainer) and
+    /// stop + remove over the CRI, and measure the daemons' memory with
+    /// their per-pod helpers, for berthd and containerd side by side (or
+    /// for the given endpoints), in a private node network namespace.
+    Cri(CriArgs),
+}
+
+#[derive(clap::Args)]
+struct CriArgs {
+    /// Pods per subject.
+    #[arg(long, default_value_t = 50)]
+    pods: usize,
+    /// Measure this CRI endpoint (`unix:///path`) instead of starting
+    /// berthd and containerd; repeatable. Memory is not measured then.
+    #[arg(long)]
+    endpoint: Vec<String>,
+    /// The berthd binary (default: next to this binary, i.e.
+    /// target/release/berthd).
+    #[arg(long)]
+    berthd: Option<PathBuf>,
+    /// The containerd binary.
+    #[arg(long, default_value = "containerd")]
+    containerd: PathBuf,
+    /// The ctr binary.
+    #[arg(long, default_value = "ctr")]
+    ctr: PathBuf,
+    /// Directory of the CNI plugin binaries (containerd's pods).
+    #[arg(long, default_value = "/usr/lib/cni")]
+    cni_bin_dir: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -90,12 +146,42 @@ struct NetworkArgs {
     cni_bin_dir: PathBuf,
 }
 
-/// berth-runtime next to the running binary (both live in target/release).
-fn default_berth() -> PathBuf {
+#[derive(clap::Args)]
+struct PullArgs {
+    /// Samples per subject.
+    #[arg(long, default_value_t = 10)]
+    samples: usize,
+    /// Layers of random files on top of the busybox layer.
+    #[arg(long, default_value_t = 6)]
+    layers: usize,
+    /// Files per layer.
+    #[arg(long, default_value_t = 16)]
+    files_per_layer: usize,
+    /// MiB of file data over all layers (before compression).
+    #[arg(long, default_value_t = 100)]
+    size_mib: usize,
+    /// The registry binary.
+    #[arg(long, default_value = berth_fixtures::registry::DEFAULT_REGISTRY_BINARY)]
+    registry: PathBuf,
+    /// The containerd binary.
+    #[arg(long, default_value = "containerd")]
+    containerd: PathBuf,
+    /// The ctr binary.
+    #[arg(long, default_value = "ctr")]
+    ctr: PathBuf,
+}
+
+/// `name` next to the running binary (they all live in target/release).
+fn sibling(name: &str) -> PathBuf {
     std::env::current_exe()
         .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join("berth-runtime")))
-        .unwrap_or_else(|| PathBuf::from("target/release/berth-runtime"))
+        .and_then(|exe| exe.parent().map(|dir| dir.join(name)))
+        .unwrap_or_else(|| PathBuf::from("target/release").join(name))
+}
+
+/// berth-runtime next to the running binary.
+fn default_berth() -> PathBuf {
+    sibling("berth-runtime")
 }
 
 fn bench_runtimes(args: RuntimeArgs) -> Result<String, BenchError> {
@@ -148,6 +234,56 @@ fn bench_network(args: NetworkArgs) -> Result<String, BenchError> {
     Ok(report)
 }
 
+fn bench_pull(args: PullArgs) -> Result<String, BenchError> {
+    let shape = BulkImage {
+        layers: args.layers.max(1),
+        files_per_layer: args.files_per_layer.max(1),
+        total_bytes: args.size_mib.max(1) << 20,
+        ..BulkImage::default()
+    };
+    let programs = PullPrograms {
+        registry: &args.registry,
+        containerd: &args.containerd,
+        ctr: &args.ctr,
+    };
+    let samples = args.samples.max(1);
+    let session = PullSession::new(shape, &programs)?;
+    let rows = pull_cases::run_all(&session, samples)?;
+    let peer = PeerInfo {
+        name: containerd::NAME,
+        binary: args.containerd.display().to_string(),
+        version: Containerd::version(&args.containerd),
+    };
+    Ok(pull_report::render(samples, &session.image, &peer, &rows))
+}
+
+fn bench_cri(args: CriArgs) -> Result<String, BenchError> {
+    let berthd = args.berthd.unwrap_or_else(|| sibling("berthd"));
+    let programs = CriPrograms {
+        endpoints: &args.endpoint,
+        berthd: &berthd,
+        containerd: &args.containerd,
+        ctr: &args.ctr,
+        cni_bin_dir: &args.cni_bin_dir,
+    };
+    let pods = args.pods.max(1);
+    let mut session = CriSession::new(&programs)?;
+    let results = cri_cases::run_all(&session, pods)?;
+    let infos: Vec<SubjectInfo> = session
+        .subjects
+        .iter()
+        .map(|subject| SubjectInfo {
+            name: &subject.name,
+            endpoint: &subject.endpoint,
+            version: subject.version.as_deref(),
+        })
+        .collect();
+    let report = cri_report::render(pods, &infos, &results);
+    drop(infos);
+    session.close()?;
+    Ok(report)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -157,6 +293,12 @@ fn main() -> ExitCode {
         Command::Network(args) => node_netns::enter()
             .and_then(|_| interrupt::install())
             .and_then(|_| bench_network(args)),
+        Command::Pull(args) => interrupt::install().and_then(|_| bench_pull(args)),
+        // Bridges, veths and rule tables of both daemons' pods stay in the
+        // bench's own node namespace, as in the network bench.
+        Command::Cri(args) => node_netns::enter()
+            .and_then(|_| interrupt::install())
+            .and_then(|_| bench_cri(args)),
     };
     match result {
         Ok(report) => {

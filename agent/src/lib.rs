@@ -5,5 +5,6 @@ pub mod cri_client;
 pub mod daemon;
 pub mod image_service;
 pub mod images;
+pub mod manifest;
 pub mod monitor;
 pub mod spec;

@@ -3,8 +3,10 @@
 pub mod config;
 pub mod cri_client;
 pub mod daemon;
+pub mod default_image;
 pub mod image_service;
 pub mod images;
 pub mod manifest;
 pub mod monitor;
 pub mod spec;
+pub mod streaming;

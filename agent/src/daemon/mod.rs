@@ -80,6 +80,11 @@ impl Daemon {
             std::fs::create_dir_all(&dir).map_err(DaemonError::io("create", &dir))?;
         }
         let images = Arc::new(ImageStore::open(&cfg.images_dir(), cfg.registry.clone())?);
+        match crate::default_image::ensure(&images) {
+            Ok(Some(_)) => {}
+            Ok(None) => tracing::info!("no /bin/busybox: the default image is not available"),
+            Err(e) => tracing::warn!("default image: {e}"),
+        }
         let network = Network::new(cfg.network_config())?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let daemon = Arc::new(Daemon {

@@ -18,12 +18,12 @@ mod freezer;
 mod memory;
 pub mod path;
 mod stats;
+mod teardown;
 #[cfg(test)]
 mod tests;
 
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use cgroups_rs::fs::error::Error as CrateError;
 use cgroups_rs::fs::hierarchies;
@@ -38,16 +38,6 @@ pub use stats::CgroupStats;
 
 /// Where the unified (v2) hierarchy is mounted.
 const V2_ROOT: &str = "/sys/fs/cgroup";
-
-/// How often, and how long between tries, `destroy` re-kills and re-checks a
-/// cgroup that still has processes.
-const EMPTY_WAIT_TRIES: u32 = 400;
-const EMPTY_WAIT_STEP: Duration = Duration::from_millis(25);
-
-/// How often `destroy` tries rmdir, and the first pause between tries
-/// (doubling after each).
-const REMOVE_TRIES: u32 = 6;
-const REMOVE_FIRST_DELAY: Duration = Duration::from_millis(10);
 
 /// A container's cgroup. Reconstructible from the path alone (after a restart).
 #[derive(Debug, Clone)]
@@ -154,7 +144,7 @@ impl CgroupManager {
     /// Sends `signal` to every process in the cgroup. Processes that exit
     /// meanwhile are not an error.
     pub fn kill_all(&self, signal: i32) -> Result<(), CgroupError> {
-        if signal == libc::SIGKILL && self.is_v2() && self.v2_dir().join("cgroup.kill").exists() {
+        if signal == libc::SIGKILL && self.has_cgroup_kill() {
             // Kills every process atomically, including ones forking right now.
             return self.cgroup.kill().map_err(self.crate_err("killing"));
         }
@@ -184,96 +174,6 @@ impl CgroupManager {
             }
         }
         Ok(())
-    }
-
-    /// Removes the cgroup; kills what is left in it first (frozen, so that
-    /// nothing forks meanwhile), waits for it to empty, then removes it from
-    /// every hierarchy. A missing cgroup is success, so this is idempotent.
-    pub fn destroy(&self) -> Result<(), CgroupError> {
-        if !self.cgroup.exists() {
-            return Ok(());
-        }
-        for child in self.child_cgroups()? {
-            child.destroy()?;
-        }
-        self.kill_frozen()?;
-        self.wait_empty()?;
-        self.remove_dirs()
-    }
-
-    /// rmdir in every hierarchy, retried a few times: the kernel may still
-    /// be releasing the last exited task (EBUSY). Gone already is success.
-    fn remove_dirs(&self) -> Result<(), CgroupError> {
-        let mut delay = REMOVE_FIRST_DELAY;
-        let mut last = None;
-        for _ in 0..REMOVE_TRIES {
-            match self.cgroup.delete() {
-                Ok(()) if !self.cgroup.exists() => return Ok(()),
-                Ok(()) => last = Some("cgroup directory still exists after rmdir".into()),
-                Err(_) if !self.cgroup.exists() => return Ok(()),
-                Err(e) => last = Some(Box::new(e) as error::Source),
-            }
-            std::thread::sleep(delay);
-            delay *= 2;
-        }
-        Err(CgroupError::Remove {
-            cgroup: self.path.clone(),
-            source: last.unwrap_or_else(|| "rmdir failed".into()),
-        })
-    }
-
-    /// The cgroups directly below this one (made by the container itself).
-    fn child_cgroups(&self) -> Result<Vec<CgroupManager>, CgroupError> {
-        let dir = self.procs_dir();
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => {
-                return Err(CgroupError::Read {
-                    cgroup: self.path.clone(),
-                    file: dir.display().to_string(),
-                    source: Box::new(e),
-                })
-            }
-        };
-        let mut children = Vec::new();
-        for entry in entries.flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                let name = entry.file_name();
-                let path = format!("{}/{}", self.path, name.to_string_lossy());
-                children.push(CgroupManager::new(Some(&path), "")?);
-            }
-        }
-        Ok(children)
-    }
-
-    /// SIGKILLs every process, with the cgroup frozen while listing and
-    /// signalling when a freezer is available.
-    fn kill_frozen(&self) -> Result<(), CgroupError> {
-        if self.pids()?.is_empty() {
-            return Ok(());
-        }
-        let frozen = self.freeze().is_ok();
-        let killed = self.kill_all(libc::SIGKILL);
-        if frozen {
-            self.thaw()?;
-        }
-        killed
-    }
-
-    /// Waits until no process is left, re-killing stragglers; bounded.
-    fn wait_empty(&self) -> Result<(), CgroupError> {
-        for _ in 0..EMPTY_WAIT_TRIES {
-            if self.pids()?.is_empty() {
-                return Ok(());
-            }
-            self.kill_all(libc::SIGKILL)?;
-            std::thread::sleep(EMPTY_WAIT_STEP);
-        }
-        Err(CgroupError::NotEmpty {
-            cgroup: self.path.clone(),
-            pids: self.pids()?,
-        })
     }
 
     fn apply_pids(&self, limit: i64) -> Result<(), CgroupError> {
@@ -343,12 +243,21 @@ impl CgroupManager {
         if self.is_v2() {
             return self.v2_dir();
         }
-        // Every v1 hierarchy holds the same processes; take the first one.
-        self.cgroup
+        // Every v1 hierarchy holds the same processes; take the first one
+        // that still has the cgroup (a partial removal may have run).
+        let dirs = self
+            .cgroup
             .subsystems()
-            .first()
-            .map(|s| s.to_controller().path().to_path_buf())
-            .unwrap_or_else(|| self.v2_dir())
+            .iter()
+            .map(|s| s.to_controller().path());
+        let mut first = None;
+        for dir in dirs {
+            if dir.exists() {
+                return dir.to_path_buf();
+            }
+            first.get_or_insert_with(|| dir.to_path_buf());
+        }
+        first.unwrap_or_else(|| self.v2_dir())
     }
 
     /// The controller of type `T`, if this host has it.

@@ -1,7 +1,10 @@
 //! `delete`: kills what is left (created containers always, running ones with
 //! `force`), removes the cgroup, runs the poststop hooks and removes the state.
 
-use std::time::{Duration, Instant};
+use std::{
+    os::fd::AsRawFd,
+    time::{Duration, Instant},
+};
 
 use crate::{
     cgroups::CgroupManager,
@@ -9,6 +12,9 @@ use crate::{
     hooks,
     state::{self, StateRoot, Status},
 };
+
+/// How long delete waits for a killed init to exit.
+const GONE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Deletes container `id`. With `force`, a running container is killed and a
 /// missing one is not an error.
@@ -56,12 +62,31 @@ fn remove_dir(dir: &std::path::Path) -> Result<()> {
     }
 }
 
-/// Waits (bounded) until the process that started at `start_time` is gone.
+/// Waits (bounded) until the process that started at `start_time` is gone:
+/// on its pidfd, which becomes readable the moment it exits.
 fn wait_gone(pid: i32, start_time: u64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut pause = Duration::from_micros(100);
-    while state::process_start_time(pid) == Some(start_time) && Instant::now() < deadline {
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(20));
+    let Ok(pidfd) = super::start::pidfd_open(pid) else {
+        return; // already gone (ESRCH)
+    };
+    // The pidfd pins the pid: check that it is still our init, not a reuse.
+    if state::process_start_time(pid) != Some(start_time) {
+        return;
+    }
+    let deadline = Instant::now() + GONE_TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut fds = [libc::pollfd {
+            fd: pidfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        let ms = left.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: poll on one pollfd we own, for a bounded time.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) };
+        let interrupted =
+            n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted;
+        if !interrupted || left.is_zero() {
+            return;
+        }
     }
 }

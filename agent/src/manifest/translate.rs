@@ -293,6 +293,9 @@ fn plan_pod(
     if let Some(w) = dns_warning {
         ctx.warn(w);
     }
+    for w in validate::ignored(spec) {
+        ctx.warn(w);
+    }
     if !errs.is_empty() {
         return Err(errs);
     }

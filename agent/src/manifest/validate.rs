@@ -137,6 +137,13 @@ pub fn pod(pod: &Pod, errs: &mut Errors) {
         for (i, c) in list.iter().enumerate() {
             let cp = sp.child(field).index(i);
             container(c, init, &cp, &mut names_seen, errs);
+            let stop_signal = c.lifecycle.as_ref().and_then(|l| l.stop_signal.as_ref());
+            if stop_signal.is_some() && spec.os.is_none() {
+                errs.add(
+                    &cp.child("lifecycle").child("stopSignal"),
+                    "may not be set for containers with empty `spec.os.name`",
+                );
+            }
             ports(c, host_network, &cp, &mut host_ports, errs);
         }
     }
@@ -276,6 +283,75 @@ fn ports(
     }
 }
 
+/// Fields berth reads but cannot honour on a node of its own; each gives a
+/// warning (kubelet's scheduling and cluster fields, SELinux, AppArmor).
+pub fn ignored(spec: &PodSpec) -> Vec<String> {
+    let mut out = Vec::new();
+    let sp = FieldPath::root("spec");
+    let mut note = |path: FieldPath, why: &str| out.push(format!("{path}: ignored: {why}"));
+    if spec
+        .runtime_class_name
+        .as_deref()
+        .is_some_and(|r| !r.is_empty())
+    {
+        note(sp.child("runtimeClassName"), "berth has one runtime");
+    }
+    if spec
+        .image_pull_secrets
+        .as_ref()
+        .is_some_and(|s| !s.is_empty())
+    {
+        note(
+            sp.child("imagePullSecrets"),
+            "registry credentials come from berth's registry config",
+        );
+    }
+    if let Some(sc) = &spec.security_context {
+        if sc.se_linux_options.is_some() {
+            note(
+                sp.child("securityContext").child("seLinuxOptions"),
+                "the node has no SELinux",
+            );
+        }
+        if sc
+            .app_armor_profile
+            .as_ref()
+            .is_some_and(|p| p.type_ != "Unconfined")
+        {
+            note(
+                sp.child("securityContext").child("appArmorProfile"),
+                "the node has no AppArmor",
+            );
+        }
+    }
+    let groups: [(&str, &[Container]); 2] = [
+        (
+            "initContainers",
+            spec.init_containers.as_deref().unwrap_or_default(),
+        ),
+        ("containers", &spec.containers),
+    ];
+    for (field, list) in groups {
+        for (i, c) in list.iter().enumerate() {
+            let cp = sp.child(field).index(i).child("securityContext");
+            let Some(sc) = &c.security_context else {
+                continue;
+            };
+            if sc.se_linux_options.is_some() {
+                note(cp.child("seLinuxOptions"), "the node has no SELinux");
+            }
+            if sc
+                .app_armor_profile
+                .as_ref()
+                .is_some_and(|p| p.type_ != "Unconfined")
+            {
+                note(cp.child("appArmorProfile"), "the node has no AppArmor");
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,6 +444,26 @@ spec:
             RestartPolicy::Always
         );
         assert!(e.to_string().starts_with("spec.restartPolicy: unsupported value \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\""));
+    }
+
+    #[test]
+    fn stop_signal_needs_os_and_ignored_fields_warn() {
+        let v = check("metadata: {name: s}\nspec:\n  containers:\n  - {name: a, image: b, lifecycle: {stopSignal: SIGUSR1}}\n");
+        assert_eq!(v, ["spec.containers[0].lifecycle.stopSignal: may not be set for containers with empty `spec.os.name`"]);
+        let v = check("metadata: {name: s}\nspec:\n  os: {name: linux}\n  containers:\n  - {name: a, image: b, lifecycle: {stopSignal: SIGUSR1}}\n");
+        assert!(v.is_empty(), "{v:?}");
+        let pod: Pod = serde_yaml_ng::from_str(
+            "spec:\n  runtimeClassName: gvisor\n  securityContext: {seLinuxOptions: {level: s0}}\n  containers:\n  - {name: a, securityContext: {appArmorProfile: {type: RuntimeDefault}}}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            ignored(pod.spec.as_ref().unwrap()),
+            [
+                "spec.runtimeClassName: ignored: berth has one runtime",
+                "spec.securityContext.seLinuxOptions: ignored: the node has no SELinux",
+                "spec.containers[0].securityContext.appArmorProfile: ignored: the node has no AppArmor",
+            ]
+        );
     }
 
     #[test]

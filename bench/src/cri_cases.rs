@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::cri_client::{CriClient, StartedPod};
+use crate::cri_client::{CriClient, StartedPod, START_RPCS, STOP_RPCS};
 use crate::cri_session::CriSession;
 use crate::error::BenchError;
 use crate::interrupt;
@@ -48,11 +48,39 @@ pub struct MemoryAt {
     pub helper_count: usize,
 }
 
+/// The latency rows: a pod's start, each of its RPCs, its stop and removal,
+/// each of those RPCs.
+pub fn latency_rows() -> Vec<String> {
+    let mut rows = vec![START_ROW.to_string()];
+    rows.extend(START_RPCS.iter().map(|rpc| format!("  {rpc}")));
+    rows.push(STOP_ROW.to_string());
+    rows.extend(STOP_RPCS.iter().map(|rpc| format!("  {rpc}")));
+    rows
+}
+
+/// The row of a whole pod start (index 0 of [`latency_rows`]).
+pub const START_ROW: &str = "start: run sandbox, create, start";
+/// The row of a whole pod stop and removal.
+pub const STOP_ROW: &str = "stop + remove: container, sandbox";
+
+/// One subject's samples per row of [`latency_rows`].
+fn row_series(
+    start: &[Duration],
+    start_rpcs: &[[Duration; 3]],
+    stop: &[[Duration; 4]],
+) -> Vec<Vec<Duration>> {
+    let mut series = vec![start.to_vec()];
+    series.extend((0..START_RPCS.len()).map(|k| start_rpcs.iter().map(|d| d[k]).collect()));
+    series.push(stop.iter().map(|d| d.iter().sum()).collect());
+    series.extend((0..STOP_RPCS.len()).map(|k| stop.iter().map(|d| d[k]).collect()));
+    series
+}
+
 /// Everything measured for one subject.
 #[derive(Debug, Clone, Default)]
 pub struct SubjectResult {
-    pub start: Option<Latency>,
-    pub stop: Option<Latency>,
+    /// Per row of [`latency_rows`] (empty if the subject failed).
+    pub latencies: Vec<Option<Latency>>,
     /// The daemon alone, after the probe pod came and went.
     pub idle: Option<Memory>,
     /// With every pod running.
@@ -89,7 +117,7 @@ pub fn run_all(session: &CriSession, pods: usize) -> Result<Vec<SubjectResult>, 
         let place = session.subjects[index].place(&session.run);
         let probed = session.runtime.block_on(async {
             let pod = client.start_pod(&place, pods).await?;
-            client.stop_pod(&pod).await
+            client.stop_pod(&pod).await.map(|_| ())
         });
         match probed {
             Err(BenchError::Interrupted) => return Err(BenchError::Interrupted),
@@ -140,7 +168,7 @@ pub fn run_all(session: &CriSession, pods: usize) -> Result<Vec<SubjectResult>, 
         .collect();
 
     eprintln!("berth-bench: stopping and removing the pods");
-    let mut stop_times: Vec<Vec<Duration>> = vec![Vec::new(); count];
+    let mut stop_times: Vec<Vec<[Duration; 4]>> = vec![Vec::new(); count];
     for n in 0..pods {
         for offset in 0..count {
             let index = (n + offset) % count;
@@ -148,9 +176,8 @@ pub fn run_all(session: &CriSession, pods: usize) -> Result<Vec<SubjectResult>, 
                 continue;
             };
             interrupt::check()?;
-            let begun = Instant::now();
             match session.runtime.block_on(client.stop_pod(pod)) {
-                Ok(()) => stop_times[index].push(begun.elapsed()),
+                Ok(rpcs) => stop_times[index].push(rpcs),
                 Err(error) => disable(index, error, &mut clients),
             }
         }
@@ -159,8 +186,12 @@ pub fn run_all(session: &CriSession, pods: usize) -> Result<Vec<SubjectResult>, 
     for index in 0..count {
         let result = &mut results[index];
         if result.failure.is_none() {
-            result.start = Latency::of(&start_times[index]);
-            result.stop = Latency::of(&stop_times[index]);
+            let rpcs: Vec<[Duration; 3]> =
+                started[index].iter().map(|pod| pod.start_rpcs).collect();
+            result.latencies = row_series(&start_times[index], &rpcs, &stop_times[index])
+                .iter()
+                .map(|series| Latency::of(series))
+                .collect();
             result.idle = idle[index];
             result.loaded = loaded[index];
         }
@@ -193,5 +224,16 @@ mod tests {
             (Duration::from_millis(7), Duration::from_millis(7))
         );
         assert!(Latency::of(&[]).is_none());
+    }
+
+    #[test]
+    fn rows_and_series_line_up() {
+        let rpc = Duration::from_millis(1);
+        let series = row_series(&[rpc * 3], &[[rpc; 3]], &[[rpc; 4]]);
+        assert_eq!(series.len(), latency_rows().len());
+        assert_eq!(latency_rows()[0], START_ROW);
+        assert_eq!(latency_rows()[4], STOP_ROW);
+        assert_eq!(series[4], [rpc * 4]);
+        assert_eq!(series[1], [rpc]);
     }
 }

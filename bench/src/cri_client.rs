@@ -5,7 +5,7 @@
 //! the removal of every pod a bench run left behind.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use berth_proto::runtime_service_client::RuntimeServiceClient;
 use berth_proto::v1::{
@@ -24,6 +24,16 @@ const RPC_TIMEOUT: Duration = Duration::from_secs(120);
 /// runtime's machinery, not `sleep` ignoring SIGTERM as pid 1.
 const STOP_TIMEOUT_SECS: i64 = 0;
 
+/// The RPCs of a pod's start, in order.
+pub const START_RPCS: [&str; 3] = ["RunPodSandbox", "CreateContainer", "StartContainer"];
+/// The RPCs of a pod's stop and removal, in order.
+pub const STOP_RPCS: [&str; 4] = [
+    "StopContainer",
+    "RemoveContainer",
+    "StopPodSandbox",
+    "RemovePodSandbox",
+];
+
 /// A started pod.
 #[derive(Debug, Clone)]
 pub struct StartedPod {
@@ -31,6 +41,15 @@ pub struct StartedPod {
     pub container_id: String,
     /// The pod's name, for errors.
     pub name: String,
+    /// How long each of [`START_RPCS`] took.
+    pub start_rpcs: [Duration; 3],
+}
+
+/// Runs `call` and returns its outcome with how long it took.
+async fn timed<T>(call: impl std::future::Future<Output = T>) -> (T, Duration) {
+    let begun = Instant::now();
+    let outcome = call.await;
+    (outcome, begun.elapsed())
 }
 
 /// One endpoint's RuntimeService client.
@@ -108,24 +127,22 @@ impl CriClient {
             .as_ref()
             .map_or_else(String::new, |meta| meta.name.clone());
         let failed = self.failed("RunPodSandbox", &name);
-        let sandbox_id = self
-            .client
-            .run_pod_sandbox(request(RunPodSandboxRequest {
+        let (sandbox, run_time) =
+            timed(self.client.run_pod_sandbox(request(RunPodSandboxRequest {
                 config: Some(config.clone()),
                 runtime_handler: String::new(),
-            }))
-            .await
-            .map_err(failed)?
-            .into_inner()
-            .pod_sandbox_id;
+            })))
+            .await;
+        let sandbox_id = sandbox.map_err(failed)?.into_inner().pod_sandbox_id;
         match self
             .start_container(place, &sandbox_id, config, &name)
             .await
         {
-            Ok(container_id) => Ok(StartedPod {
+            Ok((container_id, [create_time, start_time])) => Ok(StartedPod {
                 sandbox_id,
                 container_id,
                 name,
+                start_rpcs: [run_time, create_time, start_time],
             }),
             Err(error) => {
                 let _ = self.remove_sandbox(&sandbox_id, &name).await;
@@ -140,65 +157,72 @@ impl CriClient {
         sandbox_id: &str,
         sandbox_config: PodSandboxConfig,
         name: &str,
-    ) -> Result<String, BenchError> {
+    ) -> Result<(String, [Duration; 2]), BenchError> {
         let failed = self.failed("CreateContainer", name);
-        let container_id = self
-            .client
-            .create_container(request(CreateContainerRequest {
+        let (created, create_time) = timed(self.client.create_container(request(
+            CreateContainerRequest {
                 pod_sandbox_id: sandbox_id.to_string(),
                 config: Some(cri_pod::container_config(place)),
                 sandbox_config: Some(sandbox_config),
-            }))
-            .await
-            .map_err(failed)?
-            .into_inner()
-            .container_id;
+            },
+        )))
+        .await;
+        let container_id = created.map_err(failed)?.into_inner().container_id;
         let failed = self.failed("StartContainer", name);
-        self.client
-            .start_container(request(StartContainerRequest {
+        let (started, start_time) =
+            timed(self.client.start_container(request(StartContainerRequest {
                 container_id: container_id.clone(),
-            }))
-            .await
-            .map_err(failed)?;
-        Ok(container_id)
+            })))
+            .await;
+        started.map_err(failed)?;
+        Ok((container_id, [create_time, start_time]))
     }
 
-    /// StopContainer, RemoveContainer, StopPodSandbox, RemovePodSandbox.
-    pub async fn stop_pod(&mut self, pod: &StartedPod) -> Result<(), BenchError> {
+    /// StopContainer, RemoveContainer, StopPodSandbox, RemovePodSandbox;
+    /// how long each of [`STOP_RPCS`] took.
+    pub async fn stop_pod(&mut self, pod: &StartedPod) -> Result<[Duration; 4], BenchError> {
         let failed = self.failed("StopContainer", &pod.name);
-        self.client
-            .stop_container(request(StopContainerRequest {
+        let (stopped, stop_time) =
+            timed(self.client.stop_container(request(StopContainerRequest {
                 container_id: pod.container_id.clone(),
                 timeout: STOP_TIMEOUT_SECS,
-            }))
-            .await
-            .map_err(failed)?;
+            })))
+            .await;
+        stopped.map_err(failed)?;
         let failed = self.failed("RemoveContainer", &pod.name);
-        self.client
-            .remove_container(request(RemoveContainerRequest {
+        let (removed, remove_time) = timed(self.client.remove_container(request(
+            RemoveContainerRequest {
                 container_id: pod.container_id.clone(),
-            }))
-            .await
-            .map_err(failed)?;
-        self.remove_sandbox(&pod.sandbox_id, &pod.name).await
+            },
+        )))
+        .await;
+        removed.map_err(failed)?;
+        let [stop_sandbox, remove_sandbox] =
+            self.remove_sandbox(&pod.sandbox_id, &pod.name).await?;
+        Ok([stop_time, remove_time, stop_sandbox, remove_sandbox])
     }
 
-    async fn remove_sandbox(&mut self, sandbox_id: &str, name: &str) -> Result<(), BenchError> {
+    async fn remove_sandbox(
+        &mut self,
+        sandbox_id: &str,
+        name: &str,
+    ) -> Result<[Duration; 2], BenchError> {
         let failed = self.failed("StopPodSandbox", name);
-        self.client
-            .stop_pod_sandbox(request(StopPodSandboxRequest {
+        let (stopped, stop_time) =
+            timed(self.client.stop_pod_sandbox(request(StopPodSandboxRequest {
                 pod_sandbox_id: sandbox_id.to_string(),
-            }))
-            .await
-            .map_err(failed)?;
+            })))
+            .await;
+        stopped.map_err(failed)?;
         let failed = self.failed("RemovePodSandbox", name);
-        self.client
-            .remove_pod_sandbox(request(RemovePodSandboxRequest {
+        let (removed, remove_time) = timed(self.client.remove_pod_sandbox(request(
+            RemovePodSandboxRequest {
                 pod_sandbox_id: sandbox_id.to_string(),
-            }))
-            .await
-            .map_err(failed)?;
-        Ok(())
+            },
+        )))
+        .await;
+        removed.map_err(failed)?;
+        Ok([stop_time, remove_time])
     }
 
     /// Stops and removes every pod labelled with `run` (with its

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::berthd;
 use crate::containerd;
-use crate::cri_cases::{Latency, SubjectResult};
+use crate::cri_cases::{latency_rows, Latency, SubjectResult};
 use crate::report::{align, kernel_release};
 
 /// Pod start at least this many times faster than containerd's.
@@ -86,9 +86,9 @@ fn speedup(theirs: Option<&Latency>, ours: Option<&Latency>) -> Option<f64> {
     (!ours.p50.is_zero()).then(|| theirs.p50.as_secs_f64() / ours.p50.as_secs_f64())
 }
 
-fn latency_table(
+fn latency_table<'a>(
     names: &[&str],
-    results: &[SubjectResult],
+    results: &'a [SubjectResult],
     pair: Option<(usize, usize)>,
 ) -> String {
     let mut header = vec!["pod lifecycle (p50, p95)".to_string()];
@@ -97,13 +97,9 @@ fn latency_table(
         header.push(format!("{}/{}", containerd::NAME, berthd::NAME));
     }
     let mut lines = vec![header];
-    type Pick = fn(&SubjectResult) -> Option<&Latency>;
-    let rows: [(&str, Pick); 2] = [
-        ("start: run sandbox, create, start", |r| r.start.as_ref()),
-        ("stop + remove: container, sandbox", |r| r.stop.as_ref()),
-    ];
-    for (label, pick) in rows {
-        let mut line = vec![label.to_string()];
+    for (row, label) in latency_rows().into_iter().enumerate() {
+        let pick = |result: &'a SubjectResult| result.latencies.get(row).and_then(Option::as_ref);
+        let mut line = vec![label];
         line.extend(
             results
                 .iter()
@@ -204,7 +200,7 @@ fn verdicts(pods: usize, pair: Option<(usize, usize)>, results: &[SubjectResult]
         return String::new();
     };
     let berth = &results[ours];
-    let start = speedup(results[theirs].start.as_ref(), berth.start.as_ref());
+    let start = speedup(start_row(&results[theirs]), start_row(berth));
     let overhead = overhead_rss(berth, pods);
     let idle = berth.idle.map(|memory| memory.rss);
     let mut out = format!("\ntargets ({}):\n", berthd::NAME);
@@ -229,6 +225,11 @@ fn verdicts(pods: usize, pair: Option<(usize, usize)>, results: &[SubjectResult]
     out
 }
 
+/// The whole pod start's latency (row 0 of `latency_rows`).
+fn start_row(result: &SubjectResult) -> Option<&Latency> {
+    result.latencies.first().and_then(Option::as_ref)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,8 +246,15 @@ mod tests {
 
     fn result(start: u64, idle: u64, daemon: u64, helpers: u64) -> SubjectResult {
         SubjectResult {
-            start: latency(start, start * 2),
-            stop: latency(start / 2, start),
+            latencies: (0..latency_rows().len())
+                .map(|row| {
+                    if row == 0 {
+                        latency(start, start * 2)
+                    } else {
+                        latency(start / 2, start)
+                    }
+                })
+                .collect(),
             idle: Some(Memory {
                 rss: idle,
                 pss: idle,
@@ -310,11 +318,10 @@ mod tests {
 
     #[test]
     fn unavailable_subject_shows_its_reason() {
-        let mut failed = SubjectResult {
+        let failed = SubjectResult {
             failure: Some("RunPodSandbox: Unimplemented: soon".into()),
             ..SubjectResult::default()
         };
-        failed.start = None;
         let results = vec![failed, result(400, 1, 2, 3)];
         let text = render(2, &infos(), &results);
         let start = text.lines().find(|l| l.starts_with("start:")).unwrap();

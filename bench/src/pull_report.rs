@@ -32,7 +32,7 @@ pub fn render(samples: usize, image: &PushedImage, peer: &PeerInfo, rows: &[Case
     );
     let _ = writeln!(
         out,
-        "  image    busybox + {} layers x {} files, {:.1} MiB of files, \
+        "  image      busybox + {} layers x {} files, {:.1} MiB of files, \
          {:.1} MiB of {:?} blobs",
         shape.layers,
         shape.files_per_layer,
@@ -42,11 +42,11 @@ pub fn render(samples: usize, image: &PushedImage, peer: &PeerInfo, rows: &[Case
     );
     let _ = writeln!(
         out,
-        "  {BERTH:<8} berth_agent::images::ImageStore::pull, fresh store root"
+        "  {BERTH:<10} berth_agent::images::ImageStore::pull, fresh store root"
     );
     let _ = writeln!(
         out,
-        "  {:<8} {} ({}), ctr images pull --plain-http",
+        "  {:<10} {} ({}), ctr images pull --plain-http",
         peer.name,
         peer.binary,
         peer.version.as_deref().unwrap_or("version unknown")

@@ -24,7 +24,10 @@ const REASON_MAX_CHARS: usize = 90;
 #[derive(Debug)]
 pub struct Runtime {
     name: &'static str,
+    /// The binary as given (shown in the report).
     binary: PathBuf,
+    /// The copy that is run (see [`Runtime::new`]).
+    exe: PathBuf,
     root: PathBuf,
     logs: PathBuf,
     live: Mutex<BTreeSet<String>>,
@@ -34,6 +37,12 @@ pub struct Runtime {
 impl Runtime {
     /// A runtime called `name` run from `binary`, keeping its state and logs
     /// under `work_dir/name`.
+    ///
+    /// The binary is run from a copy in `work_dir/name`, so that every runtime
+    /// loads from the same filesystem: in the cgroup v2 VM the shared project
+    /// dir is virtiofs with `cache=auto`, which reads a binary again at every
+    /// exec, while `/usr/sbin/runc` comes from the cached root. When the copy
+    /// fails (a missing binary), the original is run and the probe reports why.
     pub fn new(
         name: &'static str,
         binary: PathBuf,
@@ -48,9 +57,11 @@ impl Runtime {
                 source,
             })?;
         }
+        let exe = local_copy(&binary, &work_dir.join(name)).unwrap_or_else(|| binary.clone());
         Ok(Runtime {
             name,
             binary,
+            exe,
             root,
             logs,
             live: Mutex::new(BTreeSet::new()),
@@ -68,7 +79,7 @@ impl Runtime {
 
     /// The first line of `--version`, or `None` when it cannot be run.
     pub fn version(&self) -> Option<String> {
-        let output = Command::new(&self.binary).arg("--version").output().ok()?;
+        let output = Command::new(&self.exe).arg("--version").output().ok()?;
         let text = String::from_utf8_lossy(&output.stdout);
         text.lines().next().map(|line| line.trim().to_string())
     }
@@ -192,7 +203,7 @@ impl Runtime {
     /// `BINARY --root ROOT VERB` with no stdin or stdout, in its own process
     /// group so that a Ctrl-C reaches only the bench, which then cleans up.
     fn command(&self, verb: &str) -> Command {
-        let mut command = Command::new(&self.binary);
+        let mut command = Command::new(&self.exe);
         command
             .arg("--root")
             .arg(&self.root)
@@ -311,6 +322,22 @@ impl Drop for Runtime {
 }
 
 /// The `msg="..."` part of a structured log line, else the whole line.
+/// Copies `binary` (found on `PATH` when it has no `/`) into `dir`, keeping
+/// its file name and mode; `None` when it cannot.
+fn local_copy(binary: &Path, dir: &Path) -> Option<PathBuf> {
+    let source = if binary.components().count() > 1 {
+        binary.to_path_buf()
+    } else {
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path)
+            .map(|d| d.join(binary))
+            .find(|p| p.is_file())?
+    };
+    let copy = dir.join(source.file_name()?);
+    fs::copy(&source, &copy).ok()?;
+    Some(copy)
+}
+
 fn log_message(line: &str) -> String {
     line.split_once("msg=\"")
         .and_then(|(_, rest)| rest.rsplit_once('"'))

@@ -73,7 +73,9 @@ impl Default for Config {
         Self {
             initial_window: DEFAULT_INITIAL_WINDOW,
             session_window: DEFAULT_INITIAL_WINDOW,
-            max_concurrent_streams: 1000,
+            // 50 forwarded connections take 100 streams; each buffers at
+            // most one 64 KiB window unread, so this bounds memory too.
+            max_concurrent_streams: 256,
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             max_header_block: DEFAULT_MAX_HEADER_BLOCK,
             max_data_frame: 16 << 10,

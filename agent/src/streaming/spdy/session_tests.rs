@@ -662,3 +662,35 @@ async fn a_peer_that_pings_without_reading_is_cut_off() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn streams_over_the_concurrency_cap_are_refused() {
+    bounded(async {
+        let (a, b) = duplex(1 << 16);
+        let config = Config {
+            max_concurrent_streams: 2,
+            ..Config::default()
+        };
+        let (_session, mut incoming) = server(a, config);
+        let mut peer = RawPeer::new(b);
+        for id in [1, 3, 5] {
+            peer.syn(id, kinds("data"), false).await;
+        }
+        assert_eq!(
+            peer.recv().await.unwrap(),
+            Frame::RstStream {
+                stream_id: 5,
+                status: RstStatus::RefusedStream
+            }
+        );
+        let first = incoming.accept().await.unwrap();
+        let second = incoming.accept().await.unwrap();
+        assert_eq!((first.id(), second.id()), (1, 3));
+        // Once one is done, a new stream fits again.
+        first.refuse(RstStatus::Cancel);
+        peer.syn(7, kinds("data"), false).await;
+        assert_eq!(incoming.accept().await.unwrap().id(), 7);
+        drop(second);
+    })
+    .await;
+}

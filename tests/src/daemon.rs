@@ -326,6 +326,7 @@ impl Berthd {
             .status();
         let netns_dir = self.dir.path().join("state/netns");
         let _ = nix::mount::umount2(&netns_dir, nix::mount::MntFlags::MNT_DETACH);
+        remove_cgroup_parent(&format!("berth-test-{n}/berth-monitors"));
         remove_cgroup_parent(&format!("berth-test-{n}"));
     }
 }

@@ -265,7 +265,7 @@ impl Daemon {
             },
             Err(_) => {
                 // No monitor: delete what the runtime may have left directly.
-                let root = StateRoot::new(&self.cfg.runtime_root());
+                let root = StateRoot::new(self.cfg.runtime_root());
                 if let Err(e) = berth_runtime::container::delete(&root, &c.id, true) {
                     tracing::debug!(container = %c.id, "runtime delete: {e}");
                 }

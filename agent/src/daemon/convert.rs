@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use berth_proto::v1::{
-    self as cri, ContainerResources, ContainerState, LinuxPodSandboxStatus, Namespace,
-    NamespaceOption, PodIp, PodSandboxNetworkStatus, PodSandboxState,
+    self as cri, ContainerResources, ContainerState, LinuxPodSandboxStatus, Namespace, PodIp,
+    PodSandboxNetworkStatus, PodSandboxState,
 };
 
 use super::records::{ContainerPhase, ContainerRecord, SandboxPhase, SandboxRecord};
@@ -50,7 +50,7 @@ pub fn pod_status(r: &SandboxRecord) -> cri::PodSandboxStatus {
         .as_ref()
         .and_then(|l| l.security_context.as_ref())
         .and_then(|sc| sc.namespace_options.clone())
-        .unwrap_or_else(NamespaceOption::default);
+        .unwrap_or_default();
     let mut ips = r.ips.iter();
     let network = ips.next().map(|ip| PodSandboxNetworkStatus {
         ip: ip.clone(),

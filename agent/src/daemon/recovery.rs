@@ -53,6 +53,7 @@ impl Daemon {
         for c in load_all::<ContainerRecord>(&self.cfg.root.join("containers"), CONTAINER_RECORD) {
             by_pod.entry(c.pod_id.clone()).or_default().push(c);
         }
+        self.remove_unrecorded_pod_dirs(&pods).await;
         let started = std::time::Instant::now();
         let count = pods.len();
         join_all(pods.into_iter().map(|p| {
@@ -75,6 +76,34 @@ impl Daemon {
             tracing::info!(pods = count, elapsed = ?started.elapsed(), "recovered pods");
         }
         Ok(())
+    }
+
+    /// A pod directory without `sandbox.json` is a RunPodSandbox killed
+    /// before its first record: undo whatever it got to (a monitor may run).
+    async fn remove_unrecorded_pod_dirs(&self, pods: &[SandboxRecord]) {
+        let Ok(entries) = std::fs::read_dir(self.cfg.pods_dir()) else {
+            return;
+        };
+        let known: HashSet<&str> = pods.iter().map(|p| p.id.as_str()).collect();
+        for e in entries.flatten() {
+            let id = e.file_name().to_string_lossy().into_owned();
+            if known.contains(id.as_str()) || e.path().join(SANDBOX_RECORD).exists() {
+                continue;
+            }
+            tracing::warn!(pod = %id, "recovery: removing a pod directory without a record");
+            let pod = self.pod_from(SandboxRecord {
+                id: id.clone(),
+                config: Default::default(),
+                runtime_handler: String::new(),
+                created_at: 0,
+                phase: SandboxPhase::Creating,
+                netns: None,
+                ips: Vec::new(),
+                pod_cgroup: String::new(),
+                pause_pid: None,
+            });
+            self.release_sandbox(&pod).await;
+        }
     }
 
     fn pod_from(&self, rec: SandboxRecord) -> Arc<Pod> {
@@ -102,7 +131,7 @@ impl Daemon {
 
     /// Undoes a container berthd has no pod for (or a half-made one).
     async fn release_orphan(&self, rec: &ContainerRecord) {
-        let root = berth_runtime::StateRoot::new(&self.cfg.runtime_root());
+        let root = berth_runtime::StateRoot::new(self.cfg.runtime_root());
         let _ = berth_runtime::container::delete(&root, &rec.id, true);
         let dir = self.container_dir(&rec.id);
         if let Err(e) = self.images.release_rootfs(&dir) {

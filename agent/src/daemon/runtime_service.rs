@@ -313,19 +313,15 @@ impl RuntimeService for RuntimeServiceImpl {
     ) -> Reply<Self::GetContainerEventsStream> {
         let rx = self.daemon.events.subscribe();
         let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-            loop {
-                match rx.recv().await {
-                    Ok(ev) => return Some((Ok(ev), rx)),
-                    // A client that fell behind has lost events: end its
-                    // stream with an error so it relists, never skip silently.
-                    Err(RecvError::Lagged(n)) => {
-                        return Some((
-                            Err(Status::data_loss(format!("{n} events dropped; relist"))),
-                            rx,
-                        ))
-                    }
-                    Err(RecvError::Closed) => return None,
-                }
+            match rx.recv().await {
+                Ok(ev) => Some((Ok(ev), rx)),
+                // A client that fell behind has lost events: tell it so it
+                // relists, never skip silently.
+                Err(RecvError::Lagged(n)) => Some((
+                    Err(Status::data_loss(format!("{n} events dropped; relist"))),
+                    rx,
+                )),
+                Err(RecvError::Closed) => None,
             }
         });
         ok(Box::pin(stream))

@@ -240,6 +240,7 @@ impl Daemon {
         .await?;
         let client = Arc::new(client);
         self.attach_monitor(pod, client.clone());
+        self.place_monitor(&pod.dir);
 
         let sysctls: BTreeMap<String, String> = config
             .linux
@@ -274,6 +275,30 @@ impl Daemon {
         self.save_pod(pod)
     }
 
+    /// Moves the pod's monitor out of berthd's cgroup into the shared
+    /// `<cgroup_parent>/berth-monitors` leaf, so that whatever stops
+    /// berthd's cgroup (a supervisor, an OOM kill) does not take the pods
+    /// with it. Done off the call's path: a move waits for an RCU grace
+    /// period.
+    fn place_monitor(&self, pod_dir: &Path) {
+        let leaf = format!(
+            "{}/berth-monitors",
+            self.cfg.cgroup_parent.trim_end_matches('/')
+        );
+        let pod_dir = pod_dir.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let pid = match monitor::records::read_pod(&pod_dir) {
+                Ok(Some(r)) => r.monitor_pid,
+                _ => return,
+            };
+            let moved = berth_runtime::cgroups::CgroupManager::new(Some(&leaf), "berth-monitors")
+                .and_then(|cg| cg.create().and_then(|()| cg.add_process(pid)));
+            if let Err(e) = moved {
+                tracing::warn!(pid, "move the pod monitor into {leaf}: {e}");
+            }
+        });
+    }
+
     /// Undoes everything RunPodSandbox made, whatever it got to: the
     /// monitor (which kills the pause process and containers and removes
     /// the pod cgroup), /dev/shm, the network and netns, the directories.
@@ -293,9 +318,9 @@ impl Daemon {
             }
         }
         unmount_shm(&pod.dir.join("shm"));
-        let host_network = pod.snapshot().netns.is_none()
-            && is_node(namespace_options(&pod.snapshot().config).network);
-        if !host_network {
+        // Teardown and netns removal are idempotent: run them unless the pod
+        // is known to use the host network.
+        if !is_node(namespace_options(&pod.snapshot().config).network) {
             if let Err(e) = self.network.teardown(&pod.id).await {
                 tracing::warn!(pod = %pod.id, "network teardown: {e}");
             }

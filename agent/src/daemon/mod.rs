@@ -68,6 +68,7 @@ impl Daemon {
     /// directories, and recovers every pod and container a previous berthd
     /// left. Must run on a tokio runtime.
     pub async fn open(cfg: Config) -> Result<Arc<Self>> {
+        check_socket_room(&cfg)?;
         for dir in [
             cfg.root.clone(),
             cfg.state.clone(),
@@ -116,7 +117,47 @@ impl Daemon {
     }
 }
 
+/// The longest path a unix socket can have (`sun_path` less its NUL).
+const SOCKET_PATH_MAX: usize = 107;
+
+/// Refuses a `state` directory so long that a pod's monitor socket
+/// (`<state>/pods/<64 hex>/monitor.sock`) could not be bound.
+fn check_socket_room(cfg: &Config) -> Result<()> {
+    let longest = cfg
+        .pods_run_dir()
+        .join("0".repeat(64))
+        .join(crate::monitor::SOCKET_NAME);
+    let len = longest.as_os_str().len();
+    if len > SOCKET_PATH_MAX {
+        return Err(DaemonError::invalid(
+            "state",
+            format!(
+                "{} is too long: monitor sockets under it would be {len} bytes, over the {SOCKET_PATH_MAX} a unix socket path can have",
+                cfg.state.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// `<root>/containers`.
 fn containers_dir(cfg: &Config) -> PathBuf {
     cfg.root.join("containers")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_dir_too_long_for_monitor_sockets_is_refused() {
+        let ok = Config::default();
+        check_socket_room(&ok).unwrap();
+        let long = Config {
+            state: PathBuf::from(format!("/run/{}", "x".repeat(40))),
+            ..Default::default()
+        };
+        let e = check_socket_room(&long).unwrap_err();
+        assert!(e.to_string().starts_with("state:"), "{e}");
+    }
 }

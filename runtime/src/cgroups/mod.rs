@@ -21,9 +21,10 @@ mod stats;
 mod teardown;
 #[cfg(test)]
 mod tests;
+mod v2_tree;
 
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use cgroups_rs::fs::error::Error as CrateError;
 use cgroups_rs::fs::hierarchies;
@@ -73,15 +74,14 @@ impl CgroupManager {
     /// `cgroup.subtree_control`). On v1, a new cpuset cgroup gets its
     /// `cpuset.cpus`/`cpuset.mems` from the nearest parent that has them.
     pub fn create(&self) -> Result<(), CgroupError> {
+        if self.is_v2() {
+            v2_tree::create(Path::new(V2_ROOT), &self.path)?;
+            return self.check_v2_controllers();
+        }
         self.cgroup.create().map_err(|e| CgroupError::Create {
             cgroup: self.path.clone(),
             source: Box::new(e),
-        })?;
-        if self.is_v2() {
-            self.check_v2_controllers()
-        } else {
-            Ok(())
-        }
+        })
     }
 
     /// Applies `resources`; fails naming the first resource the kernel refused.

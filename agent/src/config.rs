@@ -8,6 +8,7 @@
 //! listen = "/run/berth/berth.sock"   # the CRI socket (mode 0660)
 //! log_level = "info"
 //! cgroup_driver = "cgroupfs"
+//! pod_manifest_dir = "/run/berth/manifests"  # static pods (default <state>/manifests)
 //!
 //! [registry]
 //! insecure = ["registry.local:5000"]
@@ -193,6 +194,9 @@ pub struct Config {
     pub network: NetworkSection,
     /// `[streaming]`.
     pub streaming: StreamingSection,
+    /// Directory of pod manifests berthd keeps running (static pods);
+    /// default `<state>/manifests`.
+    pub pod_manifest_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -208,6 +212,7 @@ impl Default for Config {
             registry: RegistryConfig::default(),
             network: NetworkSection::default(),
             streaming: StreamingSection::default(),
+            pod_manifest_dir: None,
         }
     }
 }
@@ -266,6 +271,9 @@ pub struct ConfigFlags {
     /// Streaming server port (`streaming.port`).
     #[arg(long, value_name = "PORT")]
     pub streaming_port: Option<u16>,
+    /// Directory of pod manifests to keep running (`pod_manifest_dir`).
+    #[arg(long, value_name = "DIR")]
+    pub pod_manifest_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -334,6 +342,9 @@ impl Config {
         }
         set(&mut self.streaming.address, &f.streaming_address);
         set(&mut self.streaming.port, &f.streaming_port);
+        if f.pod_manifest_dir.is_some() {
+            self.pod_manifest_dir = f.pod_manifest_dir.clone();
+        }
         Ok(())
     }
 
@@ -359,6 +370,13 @@ impl Config {
                 "cgroup_driver",
                 "systemd is not supported yet; use cgroupfs",
             );
+        }
+        if self
+            .pod_manifest_dir
+            .as_ref()
+            .is_some_and(|d| !d.is_absolute())
+        {
+            return invalid("pod_manifest_dir", "must be an absolute path");
         }
         if !self.cgroup_parent.starts_with('/') {
             return invalid("cgroup_parent", "must start with '/'");
@@ -394,6 +412,13 @@ impl Config {
     /// Default pod log directory root when the CRI request gives none.
     pub fn logs_dir(&self) -> PathBuf {
         self.root.join("logs")
+    }
+
+    /// The static pod manifest directory: configured, or `<state>/manifests`.
+    pub fn pod_manifest_dir(&self) -> PathBuf {
+        self.pod_manifest_dir
+            .clone()
+            .unwrap_or_else(|| self.state.join("manifests"))
     }
 
     /// The `berth-monitor` binary: configured, or next to the current exe.
@@ -502,5 +527,20 @@ mod tests {
         };
         let err = Config::default().apply(&flags).unwrap_err();
         assert!(err.to_string().contains("network.mode"), "{err}");
+    }
+
+    #[test]
+    fn pod_manifest_dir_defaults_under_state() {
+        let mut c = Config::default();
+        assert_eq!(c.pod_manifest_dir(), PathBuf::from("/run/berth/manifests"));
+        let c2 = Config::parse("pod_manifest_dir = \"/etc/berth/pods\"\n", Path::new("t")).unwrap();
+        assert_eq!(c2.pod_manifest_dir(), PathBuf::from("/etc/berth/pods"));
+        let flags = ConfigFlags {
+            pod_manifest_dir: Some(PathBuf::from("relative")),
+            ..Default::default()
+        };
+        c.apply(&flags).unwrap();
+        let err = c.validate().unwrap_err();
+        assert!(err.to_string().contains("pod_manifest_dir"), "{err}");
     }
 }

@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod default_image;
 pub mod image_service;
 pub mod images;
+pub mod kubelet;
 pub mod manifest;
 pub mod monitor;
 pub mod spec;

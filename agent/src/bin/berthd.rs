@@ -1,7 +1,9 @@
 //! `berthd`: the berth node agent. Serves CRI v1 (RuntimeService and
 //! ImageService) on a unix socket (default `/run/berth/berth.sock`, mode
 //! 0660); config from `--config FILE` (default `/etc/berth/config.toml`),
-//! every key also a flag. SIGTERM/SIGINT stop serving; pods keep running.
+//! every key also a flag. It also keeps the pods of the manifest files in
+//! `--pod-manifest-dir` running (static pods, through its own socket).
+//! SIGTERM/SIGINT stop serving; pods keep running.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -100,6 +102,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let daemon = Daemon::open(cfg).await.context("start")?;
     let listener = bind(&listen).await?;
     tracing::info!(socket = %listen.display(), "serving CRI v1");
+    // Static pods: the kubelet half talks to this same socket.
+    let kubelet = berth_agent::kubelet::start(&daemon.cfg).context("start the kubelet")?;
     let images = ImageServiceImpl::new(daemon.images.clone(), Some(daemon.container_dir("")));
     let result = tonic::transport::Server::builder()
         .add_service(RuntimeServiceServer::new(RuntimeServiceImpl::new(
@@ -108,6 +112,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .add_service(ImageServiceServer::new(images))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown_signal())
         .await;
+    kubelet.abort();
     let _ = std::fs::remove_file(&listen);
     result.context("serve")
 }

@@ -1,14 +1,21 @@
 //! `berth`: the command line of a berth node. It talks to berthd over the
 //! CRI socket (`--socket`, default `/run/berth/berth.sock`), like crictl,
-//! and reads the image store directly for `images import`.
+//! reads the image store directly for `images import`, and runs manifest
+//! pods through berthd's kubelet (its manifest directory and the status
+//! files under `--state`, default `/run/berth`).
 //!
-//! One module per group: [`images`] (images, pull, rmi, import),
-//! [`pods`] (pods, ps, inspect, stop, rm, exec), [`logs`],
+//! One module per group: [`run`] (berth run), [`kpods`] (manifest pods:
+//! pods, describe, stop, rm by name), [`kube`] (the kubelet's files),
+//! [`images`] (images, pull, rmi, import), [`pods`] (CRI sandboxes and
+//! containers: sandboxes, ps, inspect, stop, rm, exec by id), [`logs`],
 //! [`table`] (column output).
 
 mod images;
+mod kpods;
+mod kube;
 mod logs;
 mod pods;
+mod run;
 mod table;
 
 use std::path::PathBuf;
@@ -41,6 +48,9 @@ struct Cli {
         default_value = "/var/lib/berth"
     )]
     root: PathBuf,
+    /// berthd's runtime state directory (its kubelet's status files).
+    #[arg(long, global = true, env = "BERTH_STATE", default_value = "/run/berth")]
+    state: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -49,8 +59,20 @@ struct Cli {
 enum Command {
     /// berthd's version and runtime conditions.
     Version,
-    /// Pod sandboxes.
-    Pods(pods::PodsArgs),
+    /// Run the pods of a manifest file (berthd keeps them running).
+    Run(run::RunArgs),
+    /// Manifest pods (NAME READY STATUS RESTARTS AGE IP); `--cri` for sandboxes.
+    Pods(kpods::PodsArgs),
+    /// A manifest pod's containers, probes, conditions and events.
+    Describe {
+        /// Pod name.
+        pod: String,
+        /// Namespace.
+        #[arg(short, long, default_value = "default")]
+        namespace: String,
+    },
+    /// CRI pod sandboxes (every pod, with its id).
+    Sandboxes(pods::PodsArgs),
     /// Containers.
     Ps(pods::PsArgs),
     /// A pod's or container's full status (JSON).
@@ -58,15 +80,23 @@ enum Command {
         /// Pod or container id (a unique prefix is enough).
         id: String,
     },
-    /// Stop a pod (its containers and network).
+    /// Stop a pod gracefully: a manifest pod by name (its manifest is kept
+    /// as a hidden `.<file>.stopped`), else a sandbox by id.
     Stop {
-        /// Pod id.
+        /// Pod name, or sandbox id.
         pod: String,
+        /// Namespace (manifest pods).
+        #[arg(short, long, default_value = "default")]
+        namespace: String,
     },
-    /// Remove a pod (stopping it first).
+    /// Remove a pod: a manifest pod by name (stopped gracefully, manifest
+    /// removed), else a sandbox by id.
     Rm {
-        /// Pod id.
+        /// Pod name, or sandbox id.
         pod: String,
+        /// Namespace (manifest pods).
+        #[arg(short, long, default_value = "default")]
+        namespace: String,
     },
     /// Run a command in a running container and print its output.
     Exec {
@@ -110,20 +140,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             return images::import(&cli.root, file);
         }
     }
+    let k = kube::Kube::new(&cli.state);
+    match &cli.command {
+        Command::Run(a) => return run::run(&k, a).await,
+        Command::Pods(a) if !a.cri => return kpods::list(&k, a),
+        Command::Describe { pod, namespace } => return kpods::describe(&k, namespace, pod),
+        Command::Stop { pod, namespace } if kpods::stop(&k, namespace, pod).await? => return Ok(()),
+        Command::Rm { pod, namespace } if kpods::rm(&k, namespace, pod).await? => return Ok(()),
+        _ => {}
+    }
     let mut c = client(&cli.socket).await?;
     match cli.command {
         Command::Version => pods::version(&mut c).await,
-        Command::Pods(a) => pods::pods(&mut c, &a).await,
+        Command::Run(_) | Command::Describe { .. } => Ok(()),
+        Command::Pods(a) => {
+            let a = pods::PodsArgs { label: a.label };
+            pods::pods(&mut c, &a).await
+        }
+        Command::Sandboxes(a) => pods::pods(&mut c, &a).await,
         Command::Ps(a) => pods::ps(&mut c, &a).await,
         Command::Inspect { id } => pods::inspect(&mut c, &id).await,
-        Command::Stop { pod } => pods::stop(&mut c, &pod).await,
-        Command::Rm { pod } => pods::rm(&mut c, &pod).await,
+        Command::Stop { pod, .. } => pods::stop(&mut c, &pod).await,
+        Command::Rm { pod, .. } => pods::rm(&mut c, &pod).await,
         Command::Exec {
             container,
             timeout,
             cmd,
         } => pods::exec(&mut c, &container, cmd, timeout).await,
-        Command::Logs(a) => logs::logs(&mut c, &a).await,
+        Command::Logs(a) => logs::logs(&mut c, &k, &a).await,
         Command::Images(_) => images::list(&mut c).await,
         Command::Pull { image } => images::pull(&mut c, &image).await,
         Command::Rmi { image } => images::rmi(&mut c, &image).await,

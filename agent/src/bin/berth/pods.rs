@@ -1,4 +1,5 @@
-//! `berth version`, `pods`, `ps`, `inspect`, `stop`, `rm`, `exec`.
+//! The CRI-level commands: `berth version`, `sandboxes` (`pods --cri`),
+//! `ps`, `inspect`, `stop` and `rm` by sandbox id, `exec`.
 
 use anyhow::Context;
 use berth_agent::cri_client::CriClient;
@@ -22,7 +23,7 @@ impl std::error::Error for ExitStatus {}
 pub struct PodsArgs {
     /// Only pods with this label (`key=value`, repeatable).
     #[arg(short, long)]
-    label: Vec<String>,
+    pub label: Vec<String>,
 }
 
 #[derive(clap::Args)]

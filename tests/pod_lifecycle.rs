@@ -1,0 +1,136 @@
+//! Manifest pods run by berthd's kubelet: init containers in order, an
+//! emptyDir shared by two containers, and each restart policy (Never,
+//! OnFailure, Always with its crash-loop back-off), with reasons, exit
+//! codes, restart counts and termination messages read from the pods'
+//! status files.
+
+#[path = "pod_support.rs"]
+mod support;
+
+use berth_agent::kubelet::status::State;
+use berth_tests::need_root;
+use support::{running, terminated, Kubelet};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn init_containers_run_in_order_before_the_app() {
+    if need_root() {
+        return;
+    }
+    let mut k = Kubelet::start().await;
+    k.apply("init-order.yaml");
+    let s = k
+        .wait_for("init-order", "Ready", |s| s.ready() && running(s, "app"))
+        .await;
+    assert_eq!(s.phase, "Running");
+    assert_eq!(s.status, "Running");
+    assert!(s.condition("Initialized"));
+    for c in &s.init_containers {
+        assert_eq!(terminated(&s, &c.name), Some(0), "{c:?}");
+    }
+    let first = &s.init_containers[0];
+    let second = &s.init_containers[1];
+    let (State::Terminated(a), State::Terminated(b)) = (&first.state, &second.state) else {
+        panic!("{s:?}");
+    };
+    assert!(a.finished_at <= b.started_at, "second started after first");
+    let (code, out) = k.sh("init-order", "app", "cat /work/order").await;
+    assert_eq!((code, out.as_str()), (0, "first\nsecond\n"));
+    k.delete("init-order.yaml", "init-order").await;
+    k.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn empty_dir_is_shared_between_containers() {
+    if need_root() {
+        return;
+    }
+    let mut k = Kubelet::start().await;
+    k.apply("emptydir-shared.yaml");
+    k.wait_for("emptydir-shared", "Ready", |s| s.ready()).await;
+    let (code, out) = k
+        .sh(
+            "emptydir-shared",
+            "reader",
+            "cat /data/msg; touch /data/x 2>&1",
+        )
+        .await;
+    assert_eq!(code, 1, "the reader's mount is read-only: {out}");
+    assert!(out.starts_with("hello-from-writer\n"), "{out}");
+    k.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restart_policy_never_keeps_the_failure() {
+    if need_root() {
+        return;
+    }
+    let k = Kubelet::start().await;
+    k.apply("restart-never.yaml");
+    let s = k
+        .wait_for("restart-never", "Failed", |s| s.phase == "Failed")
+        .await;
+    let c = s.container("fail").expect("container");
+    let State::Terminated(t) = &c.state else {
+        panic!("{c:?}")
+    };
+    assert_eq!((t.exit_code, t.reason.as_str()), (3, "Error"));
+    assert_eq!(t.message, "bad input\n");
+    assert_eq!(c.restart_count, 0);
+    assert_eq!(s.status, "Error");
+    assert!(!s.ready());
+    k.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restart_policy_on_failure_restarts_until_success() {
+    if need_root() {
+        return;
+    }
+    let k = Kubelet::start().await;
+    k.apply("restart-onfailure.yaml");
+    let s = k
+        .wait_for("restart-onfailure", "Succeeded", |s| s.phase == "Succeeded")
+        .await;
+    let c = s.container("flaky").expect("container");
+    assert_eq!(c.restart_count, 1);
+    assert_eq!(terminated(&s, "flaky"), Some(0));
+    let last = c.last_state.as_ref().expect("last state");
+    assert_eq!((last.exit_code, last.reason.as_str()), (1, "Error"));
+    assert_eq!(s.status, "Completed");
+    let logs = k.berth(&["logs", "restart-onfailure"]);
+    assert_eq!(String::from_utf8_lossy(&logs.stdout), "second run\n");
+    let prev = k.berth(&["logs", "restart-onfailure", "--previous"]);
+    assert_eq!(String::from_utf8_lossy(&prev.stdout), "first run\n");
+    k.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restart_policy_always_backs_off() {
+    if need_root() {
+        return;
+    }
+    let k = Kubelet::start().await;
+    k.apply("restart-always.yaml");
+    // The first restart is immediate; after the second exit the container
+    // waits in CrashLoopBackOff (10 s).
+    let s = k
+        .wait_for("restart-always", "in CrashLoopBackOff", |s| {
+            s.status == "CrashLoopBackOff"
+        })
+        .await;
+    let c = s.container("crash").expect("container");
+    assert_eq!(c.restart_count, 1);
+    match &c.state {
+        State::Waiting { reason, message } => {
+            assert_eq!(reason, "CrashLoopBackOff");
+            assert!(message.contains("back-off 10s"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.phase, "Running");
+    assert!(s
+        .events
+        .iter()
+        .any(|e| e.reason == "BackOff" && e.container.as_deref() == Some("crash")));
+    k.shutdown().await;
+}

@@ -1,0 +1,90 @@
+//! Manifest pods meeting the node: a hostPort reachable from the host,
+//! postStart and preStop hooks with the graceful stop (hook, then the stop
+//! signal, then the pod goes), and a container OOMKilled at its memory
+//! limit.
+
+#[path = "pod_support.rs"]
+mod support;
+
+use std::io::{Read, Write};
+
+use berth_agent::kubelet::status::State;
+use berth_tests::need_root;
+use support::{manifest, Kubelet};
+
+fn fetch(addr: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .expect("timeout");
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").expect("write");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn host_port_is_reachable() {
+    if need_root() {
+        return;
+    }
+    let k = Kubelet::start().await;
+    let port = 30000 + (std::process::id() % 20000) as u16;
+    let text = std::fs::read_to_string(manifest("hostport.yaml"))
+        .expect("manifest")
+        .replace("HOST_PORT", &port.to_string());
+    k.apply_text("hostport.yaml", &text);
+    k.wait_for("hostport", "Ready", |s| s.ready()).await;
+    let body = fetch(&format!("127.0.0.1:{port}"));
+    assert!(body.ends_with("hello-hostport\n"), "{body}");
+    k.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hooks_run_and_the_stop_is_graceful() {
+    if need_root() {
+        return;
+    }
+    let mut k = Kubelet::start().await;
+    let host = tempfile::tempdir().expect("host dir");
+    let text = std::fs::read_to_string(manifest("prestop-grace.yaml"))
+        .expect("manifest")
+        .replace("HOST_DIR", host.path().to_str().expect("utf-8"));
+    k.apply_text("prestop-grace.yaml", &text);
+    k.wait_for("prestop", "Ready", |s| s.ready()).await;
+    let (code, out) = k.sh("prestop", "app", "cat /tmp/post-start").await;
+    assert_eq!((code, out.as_str()), (0, "started\n"));
+    k.delete("prestop-grace.yaml", "prestop").await;
+    let log = std::fs::read_to_string(host.path().join("log")).expect("hook log");
+    assert_eq!(
+        log, "pre-stop\nterm\n",
+        "preStop ran before the stop signal"
+    );
+    let left = k
+        .d()
+        .cri
+        .runtime
+        .list_pod_sandbox(berth_proto::v1::ListPodSandboxRequest::default())
+        .await
+        .expect("list")
+        .into_inner()
+        .items;
+    assert!(left.is_empty(), "the sandbox was removed: {left:?}");
+    k.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_limit_oom_kills() {
+    if need_root() {
+        return;
+    }
+    let k = Kubelet::start().await;
+    k.apply("oom.yaml");
+    let s = k.wait_for("oom", "Failed", |s| s.phase == "Failed").await;
+    let c = s.container("hog").expect("hog");
+    let State::Terminated(t) = &c.state else {
+        panic!("{c:?}")
+    };
+    assert_eq!(t.reason, "OOMKilled", "{t:?}");
+    assert_eq!(s.status, "OOMKilled");
+    k.shutdown().await;
+}

@@ -3,6 +3,11 @@
 //! ("ALL" allowed, names with or without `CAP_`, any case), or every
 //! capability for a privileged container. Order: add ALL, drop ALL, then the
 //! named adds, then the named drops; ambient adds go to every set.
+//!
+//! "Every capability" (privileged, or an ALL in an add list) means every one
+//! the node can grant: those of [`ALL`] in berth's own bounding set. A node
+//! whose root lacks one (a restricted host, a nested container) could not
+//! give it, and asking for it would fail the container's `capset`.
 
 use std::collections::HashSet;
 
@@ -76,30 +81,110 @@ pub const ALL: &[Capability] = &[
     Capability::WakeAlarm,
 ];
 
+/// Capabilities by their kernel number (`linux/capability.h`).
+const BY_NUMBER: [Capability; 41] = [
+    Capability::Chown,
+    Capability::DacOverride,
+    Capability::DacReadSearch,
+    Capability::Fowner,
+    Capability::Fsetid,
+    Capability::Kill,
+    Capability::Setgid,
+    Capability::Setuid,
+    Capability::Setpcap,
+    Capability::LinuxImmutable,
+    Capability::NetBindService,
+    Capability::NetBroadcast,
+    Capability::NetAdmin,
+    Capability::NetRaw,
+    Capability::IpcLock,
+    Capability::IpcOwner,
+    Capability::SysModule,
+    Capability::SysRawio,
+    Capability::SysChroot,
+    Capability::SysPtrace,
+    Capability::SysPacct,
+    Capability::SysAdmin,
+    Capability::SysBoot,
+    Capability::SysNice,
+    Capability::SysResource,
+    Capability::SysTime,
+    Capability::SysTtyConfig,
+    Capability::Mknod,
+    Capability::Lease,
+    Capability::AuditWrite,
+    Capability::AuditControl,
+    Capability::Setfcap,
+    Capability::MacOverride,
+    Capability::MacAdmin,
+    Capability::Syslog,
+    Capability::WakeAlarm,
+    Capability::BlockSuspend,
+    Capability::AuditRead,
+    Capability::Perfmon,
+    Capability::Bpf,
+    Capability::CheckpointRestore,
+];
+
+/// The capabilities of [`ALL`] set in a `CapBnd:`-style hex mask.
+fn from_mask(mask: u64) -> Capabilities {
+    BY_NUMBER
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| mask & (1u64 << bit) != 0)
+        .map(|(_, c)| *c)
+        .collect()
+}
+
+/// The bounding set in the text of a `/proc/<pid>/status` file.
+fn bounding_in_status(status: &str) -> Option<Capabilities> {
+    let hex = status.lines().find_map(|l| l.strip_prefix("CapBnd:"))?;
+    u64::from_str_radix(hex.trim(), 16).ok().map(from_mask)
+}
+
+/// Every capability the node can grant: [`ALL`] within this process's
+/// bounding set (all of [`ALL`] when the set cannot be read).
+pub fn node_all() -> Capabilities {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| bounding_in_status(&s))
+        .unwrap_or_else(|| ALL.iter().copied().collect())
+}
+
 /// The capability sets for a container. Inheritable stays empty unless
 /// ambient capabilities need it.
 pub(crate) fn capabilities(
     requested: Option<&CriCapabilities>,
     privileged: bool,
 ) -> Result<LinuxCapabilities, SpecError> {
-    let mut set: Capabilities = if privileged { ALL } else { DEFAULT }
-        .iter()
-        .copied()
-        .collect();
+    capabilities_within(requested, privileged, &node_all())
+}
+
+/// [`capabilities`] on a node that can grant `all`.
+fn capabilities_within(
+    requested: Option<&CriCapabilities>,
+    privileged: bool,
+    all: &Capabilities,
+) -> Result<LinuxCapabilities, SpecError> {
+    let mut set: Capabilities = if privileged {
+        all.clone()
+    } else {
+        DEFAULT.iter().copied().collect()
+    };
     let mut ambient = Capabilities::new();
     if let (Some(req), false) = (requested, privileged) {
         let add = parse_list(&req.add_capabilities, "add_capabilities")?;
         let drop = parse_list(&req.drop_capabilities, "drop_capabilities")?;
         let add_ambient = parse_list(&req.add_ambient_capabilities, "add_ambient_capabilities")?;
         if add.all {
-            set.extend(ALL.iter().copied());
+            set.extend(all.iter().copied());
         }
         if drop.all {
             set.clear();
         }
         set.extend(add.named.iter().copied());
         if add_ambient.all {
-            ambient.extend(ALL.iter().copied());
+            ambient.extend(all.iter().copied());
         }
         ambient.extend(add_ambient.named.iter().copied());
         set.extend(ambient.iter().copied());
@@ -168,7 +253,7 @@ mod tests {
     }
 
     fn effective(r: Option<&CriCapabilities>, privileged: bool) -> Capabilities {
-        capabilities(r, privileged)
+        capabilities_within(r, privileged, &set(ALL))
             .unwrap()
             .effective()
             .clone()
@@ -233,6 +318,38 @@ mod tests {
     fn privileged_gets_everything_ignoring_drops() {
         let got = effective(Some(&req(&[], &["ALL"], &[])), true);
         assert_eq!(got, set(ALL));
+    }
+
+    #[test]
+    fn every_capability_is_bounded_by_the_node() {
+        // A host whose root lacks CAP_SYS_RESOURCE (bit 24).
+        let status = "Name:\tberthd\nCapInh:\t0000000000000000\nCapBnd:\t000001fffeffffff\n";
+        let node = bounding_in_status(status).unwrap();
+        assert_eq!(node.len(), ALL.len() - 1);
+        assert!(!node.contains(&Capability::SysResource));
+        let got = capabilities_within(None, true, &node).unwrap();
+        assert_eq!(got.bounding().clone().unwrap(), node);
+        let r = req(&["ALL"], &[], &["ALL"]);
+        let got = capabilities_within(Some(&r), false, &node).unwrap();
+        assert_eq!(got.effective().clone().unwrap(), node);
+        assert_eq!(got.ambient().clone().unwrap(), node);
+        // Named adds are the request's own: kept, for the runtime to refuse.
+        let r = req(&["SYS_RESOURCE"], &[], &[]);
+        let got = capabilities_within(Some(&r), false, &node).unwrap();
+        assert!(got
+            .effective()
+            .clone()
+            .unwrap()
+            .contains(&Capability::SysResource));
+    }
+
+    #[test]
+    fn numbers_cover_every_capability_once() {
+        assert_eq!(from_mask(u64::MAX), set(ALL));
+        assert_eq!(BY_NUMBER.len(), ALL.len());
+        assert_eq!(from_mask(1 << 21), set(&[Capability::SysAdmin]));
+        assert_eq!(from_mask(1 << 40), set(&[Capability::CheckpointRestore]));
+        assert!(bounding_in_status("Name:\tx\n").is_none());
     }
 
     #[test]

@@ -324,6 +324,10 @@ impl Berthd {
             .args(["delete", "table", "inet", &format!("berth_t{n}")])
             .stderr(Stdio::null())
             .status();
+        if let Some(keep) = std::env::var_os("BERTH_TEST_KEEP_LOG") {
+            // For debugging: keep berthd's log after the test.
+            let _ = std::fs::copy(self.dir.path().join("berthd.log"), keep);
+        }
         let netns_dir = self.dir.path().join("state/netns");
         let _ = nix::mount::umount2(&netns_dir, nix::mount::MntFlags::MNT_DETACH);
         remove_cgroup_parent(&format!("berth-test-{n}/berth-monitors"));

@@ -191,9 +191,13 @@ impl Daemon {
             DaemonError::state(format!("pod sandbox {} has no pause process", pod.id))
         })?;
 
+        let t = std::time::Instant::now();
+        let step =
+            |what: &str| tracing::debug!(container = %c.id, elapsed = ?t.elapsed(), "{what} done");
         let rootfs = self
             .images
             .prepare_rootfs(image.id.as_str(), &c.dir, false)?;
+        step("rootfs");
         let info = SandboxInfo {
             pod_id: pod.id.clone(),
             pause_pid,
@@ -216,6 +220,7 @@ impl Daemon {
         if let Some(parent) = rec.log_path.parent() {
             std::fs::create_dir_all(parent).map_err(DaemonError::io("create", parent))?;
         }
+        step("spec");
         let pid = monitor
             .create(&CreateRequest {
                 id: c.id.clone(),
@@ -226,6 +231,7 @@ impl Daemon {
                 stdin_once: rec.config.stdin_once,
             })
             .await?;
+        step("monitor create");
         Ok(pid)
     }
 

@@ -204,6 +204,9 @@ impl Daemon {
         let ns = namespace_options(&config);
         let host_network = is_node(ns.network);
 
+        let t = std::time::Instant::now();
+        let step =
+            |what: &str| tracing::debug!(pod = %pod.id, elapsed = ?t.elapsed(), "{what} done");
         let mut primary_ip = None;
         if !host_network {
             let netns = self.network.create_netns(&pod.id)?;
@@ -225,11 +228,13 @@ impl Daemon {
             self.save_pod(pod)?;
         }
 
+        step("network");
         spec::write_pod_files(&pod.dir, &config, primary_ip)?;
         if !is_node(ns.ipc) {
             mount_shm(&pod.dir.join("shm"))?;
         }
 
+        step("pod files");
         let client = monitor::spawn(&SpawnConfig {
             binary: self.cfg.monitor_binary(),
             pod_id: pod.id.clone(),
@@ -266,7 +271,9 @@ impl Daemon {
             sysctls,
             cgroup_path: rec.pod_cgroup.clone(),
         };
+        step("monitor spawn");
         let pid = client.start_pause(&pause).await?;
+        step("pause");
         {
             let mut r = lock(&pod.record);
             r.pause_pid = Some(pid);

@@ -61,6 +61,23 @@ async fn invalid_manifest_is_rejected_before_anything_is_created() {
         .flatten()
         .collect();
     assert!(files.is_empty(), "nothing handed over: {files:?}");
+    // The same file dropped into the directory directly: berthd names the
+    // field in its manager file and creates nothing.
+    let dest = k.apply("invalid.yaml");
+    let info_path = k.status_dir.join("manager.json");
+    let deadline = Instant::now() + WAIT;
+    let error = loop {
+        let info = berth_agent::kubelet::status::read_manager(&info_path).expect("manager");
+        if let Some(e) = info.errors.into_iter().find(|e| e.file == dest) {
+            break e.error;
+        }
+        assert!(Instant::now() < deadline, "berthd did not report the file");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        error.contains("spec.containers[0].livenessProbe.httpGet.port: no port named \"web\""),
+        "{error}"
+    );
     assert!(sandboxes(&mut k).await.is_empty());
     k.shutdown().await;
 }

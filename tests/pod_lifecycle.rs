@@ -9,7 +9,7 @@ mod support;
 
 use berth_agent::kubelet::status::State;
 use berth_tests::need_root;
-use support::{running, terminated, Kubelet};
+use support::{manifest, running, terminated, Kubelet};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn init_containers_run_in_order_before_the_app() {
@@ -132,5 +132,44 @@ async fn restart_policy_always_backs_off() {
         .events
         .iter()
         .any(|e| e.reason == "BackOff" && e.container.as_deref() == Some("crash")));
+    k.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_spec_restarts_the_pod_from_it() {
+    if need_root() {
+        return;
+    }
+    let mut k = Kubelet::start().await;
+    let text = std::fs::read_to_string(manifest("spec-update.yaml")).expect("manifest");
+    k.apply_text("spec-update.yaml", &text.replace("VERSION\"", "1\""));
+    let old = k.wait_for("spec-update", "Ready", |s| s.ready()).await;
+    let (_, out) = k.sh("spec-update", "app", "echo $VERSION").await;
+    assert_eq!(out, "1\n");
+    k.apply_text("spec-update.yaml", &text.replace("VERSION\"", "2\""));
+    let new = k
+        .wait_for("spec-update", "re-created", |s| {
+            s.uid != old.uid && s.ready()
+        })
+        .await;
+    let (_, out) = k.sh("spec-update", "app", "echo $VERSION").await;
+    assert_eq!(out, "2\n");
+    assert_ne!(new.sandbox_id, old.sandbox_id);
+    assert_eq!(new.container("app").map(|c| c.restart_count), Some(0));
+    k.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sidecar_init_container_keeps_running() {
+    if need_root() {
+        return;
+    }
+    let k = Kubelet::start().await;
+    k.apply("sidecar-init.yaml");
+    let s = k.wait_for("sidecar-init", "Ready", |s| s.ready()).await;
+    assert!(running(&s, "proxy"), "the sidecar runs next to the app");
+    assert_eq!(terminated(&s, "check"), Some(0));
+    assert!(running(&s, "app"));
+    assert!(s.condition("Initialized"));
     k.shutdown().await;
 }

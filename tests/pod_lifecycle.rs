@@ -173,3 +173,19 @@ async fn sidecar_init_container_keeps_running() {
     assert!(s.condition("Initialized"));
     k.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn active_deadline_fails_the_pod() {
+    if need_root() {
+        return;
+    }
+    let k = Kubelet::start().await;
+    k.apply("active-deadline.yaml");
+    let s = k
+        .wait_for("deadline", "Failed", |s| s.phase == "Failed")
+        .await;
+    assert_eq!(s.status, "DeadlineExceeded");
+    assert!(terminated(&s, "app").is_some(), "{s:?}");
+    assert_eq!(s.container("app").map(|c| c.restart_count), Some(0));
+    k.shutdown().await;
+}

@@ -6,7 +6,7 @@
 //! containers, probes, hooks, restarts, graceful stop) and writes its
 //! observed [`status`] for the CLI. Pure logic lives apart and is unit
 //! tested: [`probe_state`] (thresholds), [`restarts`] (policy and
-//! back-off), [`phase`] (phase, conditions, STATUS column),
+//! back-off), [`sequence`] (start order), [`phase`] (phase, conditions, STATUS column),
 //! [`termination`] (messages), over a [`clock`]. Handlers: [`actions`]
 //! (exec, [`http`], tcp, [`grpc_health`]), [`killer`] (preStop and stop),
 //! [`images`] (pull policy), [`volumes`] (host side of volumes),
@@ -23,6 +23,7 @@ pub mod phase;
 pub mod probe_state;
 pub mod probe_task;
 pub mod restarts;
+pub mod sequence;
 pub mod status;
 pub mod termination;
 mod view;

@@ -135,9 +135,13 @@ impl Worker {
             &init_views,
             &apps,
             self.plan.restart_policy,
-            self.init_failed,
+            self.init_failed || self.deadline_exceeded,
         );
-        let display = phase::display_status(&init_views, &apps, phase, self.terminating);
+        let display = if self.deadline_exceeded && !self.terminating {
+            "DeadlineExceeded".to_string()
+        } else {
+            phase::display_status(&init_views, &apps, phase, self.terminating)
+        };
         let initialized = phase::initialized(&init_views);
         let containers_ready = phase::containers_ready(&apps) && !self.terminating;
         drop(init_views);
@@ -157,7 +161,9 @@ impl Worker {
             source: self.source.clone(),
             phase: phase.as_str().into(),
             status: display,
-            message: None,
+            message: self
+                .deadline_exceeded
+                .then(|| "Pod was active on the node longer than the specified deadline".into()),
             sandbox_id: self.sandbox.as_ref().map(|s| s.id.clone()),
             pod_ip: self
                 .sandbox

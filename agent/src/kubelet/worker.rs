@@ -28,6 +28,7 @@ use super::killer;
 use super::probe_state::{ProbeResult, ProbeState};
 use super::probe_task::{lock, ProbeReport, ProbeTask};
 use super::restarts::{self, AfterExit};
+use super::sequence::{self, Slot};
 use super::status::{self, Event, Terminated, MAX_EVENTS};
 use super::{images, termination, volumes};
 
@@ -169,6 +170,8 @@ pub(crate) struct Worker {
     pub ctrs: Vec<Ctr>,
     pub events: VecDeque<Event>,
     pub init_failed: bool,
+    /// `activeDeadlineSeconds` passed: containers killed, pod Failed.
+    pub deadline_exceeded: bool,
     pub terminating: bool,
     pub conditions: Vec<status::Condition>,
     probe_tx: mpsc::UnboundedSender<ProbeReport>,
@@ -213,6 +216,7 @@ impl Worker {
             ctrs,
             events: VecDeque::new(),
             init_failed: false,
+            deadline_exceeded: false,
             terminating: false,
             conditions: Vec::new(),
             probe_tx,
@@ -308,29 +312,71 @@ impl Worker {
             return;
         }
         self.refresh_containers().await;
-        if self.init_failed {
+        if self.init_failed || self.deadline_exceeded {
+            return;
+        }
+        if self.past_deadline() {
+            self.exceed_deadline().await;
             return;
         }
         let now = self.now();
-        let n_init = self.plan.init_containers.len();
-        for i in 0..n_init {
-            if self.ctrs[i].needs_start(now) {
-                self.start_container(i).await;
-            }
-            let c = &self.ctrs[i];
-            let through = match c.plan.kind {
-                ContainerKind::Sidecar => c.current.as_ref().is_some_and(Instance::started),
-                _ => c.completed,
-            };
-            if !through {
-                return;
+        let slots: Vec<Slot> = self
+            .ctrs
+            .iter()
+            .map(|c| Slot {
+                kind: c.plan.kind,
+                needs_start: c.needs_start(now),
+                through: match c.plan.kind {
+                    ContainerKind::Sidecar => c.current.as_ref().is_some_and(Instance::started),
+                    _ => c.completed,
+                },
+            })
+            .collect();
+        for i in sequence::to_start(&slots) {
+            self.start_container(i).await;
+        }
+    }
+
+    /// Whether `activeDeadlineSeconds` has passed since the pod was taken on.
+    fn past_deadline(&self) -> bool {
+        let Some(d) = self.plan.active_deadline else {
+            return false;
+        };
+        let since = self
+            .now()
+            .duration_since(from_nanos(self.created_at))
+            .unwrap_or_default();
+        since > d && !self.is_terminal()
+    }
+
+    /// Kills every running container for good: the pod is Failed with
+    /// reason DeadlineExceeded.
+    async fn exceed_deadline(&mut self) {
+        self.deadline_exceeded = true;
+        self.event(
+            "Warning",
+            "DeadlineExceeded",
+            "Pod was active on the node longer than the specified deadline".into(),
+            None,
+        );
+        for c in &mut self.ctrs {
+            c.pending = None;
+            c.stay = true;
+            if let Some(cur) = c.current.as_mut() {
+                cur.stop_probes();
             }
         }
-        for i in n_init..self.ctrs.len() {
-            if self.ctrs[i].needs_start(now) {
-                self.start_container(i).await;
-            }
-        }
+        let ip = self
+            .sandbox
+            .as_ref()
+            .map(|s| s.ip.clone())
+            .unwrap_or_default();
+        let running: Vec<usize> = (0..self.ctrs.len())
+            .filter(|i| self.ctrs[*i].running())
+            .collect();
+        self.kill_many(&running, &ip, self.plan.termination_grace_period)
+            .await;
+        self.refresh_containers().await;
     }
 
     /// Sets up the volumes and runs the sandbox; false when it failed
@@ -609,6 +655,11 @@ impl Worker {
             from_nanos(finished_at),
         );
         let kind = c.plan.kind;
+        let decision = if self.deadline_exceeded {
+            AfterExit::Stay
+        } else {
+            decision
+        };
         match decision {
             AfterExit::Done => c.completed = true,
             AfterExit::Stay => c.stay = true,

@@ -84,7 +84,35 @@ async fn pods_reach_each_other_the_host_and_host_ports() {
         .await;
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "hello from a\n");
-    // hostPort from the host's loopback.
+    // hostPort from the host's loopback and from the host's own address on
+    // the pod bridge.
+    assert_eq!(fetch(&format!("127.0.0.1:{host_port}")), "hello from a\n");
+    let gateway = format!("{}.1", d.subnet_prefix());
+    assert_eq!(fetch(&format!("{gateway}:{host_port}")), "hello from a\n");
+
+    // Pod → host: a listener on the host's bridge address.
+    let listener = std::net::TcpListener::bind(format!("{gateway}:0")).expect("bind");
+    let port = listener.local_addr().unwrap().port();
+    let accept = std::thread::spawn(move || {
+        use std::io::Write;
+        let (mut s, _) = listener.accept().expect("accept");
+        s.write_all(b"hello from the host\n").unwrap();
+    });
+    let (code, out, err) = d
+        .sh(&client, &format!("nc -w 3 {gateway} {port} </dev/null"))
+        .await;
+    assert_eq!((code, out.as_str()), (0, "hello from the host\n"), "{err}");
+    accept.join().unwrap();
+
+    // A berthd restart keeps every allocation: same IPs, a new pod gets
+    // another one.
+    let b_ip = d.pod_status(&b).await.network.expect("net").ip;
+    d.restart().await;
+    assert_eq!(d.pod_status(&a).await.network.expect("net").ip, a_ip);
+    assert_eq!(d.pod_status(&b).await.network.expect("net").ip, b_ip);
+    let c = d.run_pod(&pod_config("net-c")).await;
+    let c_ip = d.pod_status(&c).await.network.expect("net").ip;
+    assert!(c_ip != a_ip && c_ip != b_ip, "{c_ip} reused");
     assert_eq!(fetch(&format!("127.0.0.1:{host_port}")), "hello from a\n");
 
     let stats = d

@@ -693,6 +693,17 @@ async fn users_groups_and_home_from_the_image_accounts() {
         assert!(groups.contains(&g), "{g} not in {groups:?}");
     }
 
+    // The Strict policy: no groups from /etc/group membership.
+    let mut c = ids(CONFIG_IMAGE, "strict");
+    let s = sc(&mut c);
+    s.run_as_user = Some(cri::Int64Value {
+        value: APP_UID.into(),
+    });
+    s.supplemental_groups = vec![4000];
+    s.supplemental_groups_policy = cri::SupplementalGroupsPolicy::Strict as i32;
+    let (_, out) = run_once(&mut d, &pod, &sandbox, c).await;
+    assert_eq!(gids(status_field(&out, "Groups")), [APP_GID, 4000].into());
+
     // run_as_username.
     let mut c = ids(CONFIG_IMAGE, "username");
     sc(&mut c).run_as_username = "nobody".into();
@@ -967,19 +978,11 @@ async fn resources_are_the_container_cgroup_limits_and_can_be_updated() {
     assert_eq!(reported.memory_limit_in_bytes, 64 << 20);
 
     // UpdateContainerResources raises the memory limit of the running container.
-    let updated = cri::LinuxContainerResources {
+    let raised = cri::LinuxContainerResources {
         memory_limit_in_bytes: 128 << 20,
         ..resources
     };
-    d.cri
-        .runtime
-        .update_container_resources(cri::UpdateContainerResourcesRequest {
-            container_id: id.clone(),
-            linux: Some(updated),
-            ..Default::default()
-        })
-        .await
-        .unwrap_or_else(|e| panic!("UpdateContainerResources: {e}\n{}", d.log()));
+    update(&mut d, &id, raised.clone()).await;
     let out = lines(exec_ok(&mut d, &id, CGROUP_LIMITS).await);
     assert_eq!(value(&out, "memory"), (128u64 << 20).to_string(), "{out:?}");
     let st = status(&mut d, &id).await;
@@ -988,7 +991,31 @@ async fn resources_are_the_container_cgroup_limits_and_can_be_updated() {
         .and_then(|r| r.linux)
         .expect("status resources");
     assert_eq!(reported.memory_limit_in_bytes, 128 << 20);
+
+    // And lowers it, with the cpu quota, again.
+    let lowered = cri::LinuxContainerResources {
+        memory_limit_in_bytes: 32 << 20,
+        cpu_quota: 20_000,
+        ..raised
+    };
+    update(&mut d, &id, lowered).await;
+    let out = lines(exec_ok(&mut d, &id, CGROUP_LIMITS).await);
+    assert_eq!(value(&out, "memory"), (32u64 << 20).to_string(), "{out:?}");
+    assert_eq!(value(&out, "cpu_max"), "20000 100000");
     d.shutdown().await;
+}
+
+/// UpdateContainerResources, which must succeed.
+async fn update(d: &mut Berthd, id: &str, linux: cri::LinuxContainerResources) {
+    d.cri
+        .runtime
+        .update_container_resources(cri::UpdateContainerResourcesRequest {
+            container_id: id.into(),
+            linux: Some(linux),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("UpdateContainerResources: {e}\n{}", d.log()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -88,3 +88,26 @@ async fn memory_limit_oom_kills() {
     assert_eq!(s.status, "OOMKilled");
     k.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_berthd_adopts_its_pods() {
+    if need_root() {
+        return;
+    }
+    let mut k = Kubelet::start().await;
+    k.apply("probe-exec-readiness.yaml");
+    let before = k.wait_for("probe-exec", "Ready", |s| s.ready()).await;
+    k.d().restart().await;
+    let after = k
+        .wait_for("probe-exec", "adopted and Ready", |s| {
+            s.ready() && s.events.iter().any(|e| e.reason == "Adopted")
+        })
+        .await;
+    assert_eq!(after.sandbox_id, before.sandbox_id, "same sandbox");
+    let id = |s: &berth_agent::kubelet::status::PodStatus| {
+        s.container("app").and_then(|c| c.container_id.clone())
+    };
+    assert_eq!(id(&after), id(&before), "same container, not restarted");
+    assert_eq!(after.container("app").map(|c| c.restart_count), Some(0));
+    k.shutdown().await;
+}

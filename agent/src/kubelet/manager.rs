@@ -86,15 +86,10 @@ impl Manager {
         }
     }
 
-    /// Removes what a previous berthd's kubelet left: status files, and the
-    /// sandboxes (and pod directories) of its static pods. Their workers
-    /// start them again from the files.
-    async fn clean_previous(&mut self) {
-        if let Ok(entries) = std::fs::read_dir(&self.env.status_dir) {
-            for e in entries.flatten() {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
+    /// Removes the sandboxes (and pod directories) of static pods a
+    /// previous berthd ran that no manifest holds any more; the others are
+    /// adopted by their workers.
+    async fn remove_orphans(&mut self) {
         let mut cri = self.env.cri.clone();
         let selector = [(STATIC_POD_LABEL.to_string(), "true".to_string())].into();
         let listed = cri
@@ -107,24 +102,37 @@ impl Manager {
             })
             .await;
         for sb in listed.map(|r| r.into_inner().items).unwrap_or_default() {
-            tracing::info!("kubelet: removing sandbox {} of a previous run", sb.id);
+            let uid = sb
+                .labels
+                .get(crate::manifest::labels::POD_UID)
+                .cloned()
+                .unwrap_or_default();
+            if self.pods.values().any(|r| r.plan.uid == uid) {
+                continue;
+            }
+            tracing::info!("kubelet: removing orphaned sandbox {} (uid {uid})", sb.id);
             let _ = cri
                 .runtime
                 .remove_pod_sandbox(berth_proto::v1::RemovePodSandboxRequest {
                     pod_sandbox_id: sb.id.clone(),
                 })
                 .await;
-            if let Some(uid) = sb.labels.get(crate::manifest::labels::POD_UID) {
-                if !uid.is_empty() && !uid.contains('/') && !uid.starts_with('.') {
-                    let _ = super::volumes::teardown(&self.opts.pods_dir.join(uid));
-                }
+            if !uid.is_empty() && !uid.contains('/') && !uid.starts_with('.') {
+                let _ = super::volumes::teardown(&self.opts.pods_dir.join(&uid));
             }
         }
     }
 
-    /// Scans forever.
+    /// Scans forever (stale status files of a previous run go first; after
+    /// the first scan, orphaned sandboxes).
     pub async fn run(mut self) {
-        self.clean_previous().await;
+        if let Ok(entries) = std::fs::read_dir(&self.env.status_dir) {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        self.scan();
+        self.remove_orphans().await;
         let mut tick = tokio::time::interval(POLL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

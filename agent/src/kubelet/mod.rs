@@ -4,7 +4,8 @@
 //! [`manager`] watches the manifest directory and keeps one [`worker`] per
 //! pod; a worker drives its pod through CRI (volumes, sandbox, init and app
 //! containers, probes, hooks, restarts, graceful stop) and writes its
-//! observed [`status`] for the CLI. Pure logic lives apart and is unit
+//! observed [`status`] for the CLI; after a berthd restart it adopts the
+//! pod's sandbox and containers (`adopt`) instead of restarting them. Pure logic lives apart and is unit
 //! tested: [`probe_state`] (thresholds), [`restarts`] (policy and
 //! back-off), [`sequence`] (start order), [`phase`] (phase, conditions, STATUS column),
 //! [`termination`] (messages), over a [`clock`]. Handlers: [`actions`]
@@ -13,6 +14,7 @@
 //! [`probe_task`] (probe loops), [`view`] (status building).
 
 pub mod actions;
+mod adopt;
 pub mod clock;
 pub mod grpc_health;
 pub mod http;

@@ -164,7 +164,7 @@ pub(crate) struct Worker {
     pub source: PathBuf,
     pub created_at: i64,
     pub sandbox: Option<Sandbox>,
-    sandbox_attempt: u32,
+    pub(crate) sandbox_attempt: u32,
     retry_sandbox_at: Option<SystemTime>,
     sandbox_failures: u32,
     pub ctrs: Vec<Ctr>,
@@ -255,6 +255,7 @@ impl Worker {
         let Some(mut probes) = self.probe_rx.take() else {
             return;
         };
+        self.adopt().await;
         loop {
             tokio::select! {
                 _ = tick.tick() => self.sync().await,
@@ -910,7 +911,7 @@ impl Worker {
         }
     }
 
-    fn spawn_probes(&self, i: usize, inst: &mut Instance, target: &Target) {
+    pub(crate) fn spawn_probes(&self, i: usize, inst: &mut Instance, target: &Target) {
         let probes = &self.ctrs[i].plan.probes;
         let state = |kind, p: &Option<crate::manifest::probes::Probe>| {
             p.as_ref()

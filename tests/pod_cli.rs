@@ -207,3 +207,22 @@ async fn ctrl_c_stops_a_foreground_run() {
     assert!(k.status("app-with-sidecar").is_none());
     k.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_follow_ends_with_the_container() {
+    if need_root() {
+        return;
+    }
+    let k = Kubelet::start().await;
+    k.apply("logs-follow.yaml");
+    k.wait_for("follow", "running", |s| support::running(s, "talk"))
+        .await;
+    let o = k.berth(&["logs", "-f", "follow"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(out, "line 1\nline 2\nline 3\n");
+    assert_eq!(err, "bye\n");
+    let s = k.status("follow").expect("status");
+    assert_eq!(support::terminated(&s, "talk"), Some(0));
+    k.shutdown().await;
+}

@@ -156,3 +156,26 @@ async fn pod_lifecycle_with_exit_codes_logs_and_exec() {
     assert_eq!(err.code(), tonic::Code::NotFound);
     d.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_berthd_even_with_an_open_event_stream() {
+    if need_root() {
+        return;
+    }
+    let mut d = Berthd::start().await;
+    let mut events = d
+        .cri
+        .runtime
+        .get_container_events(cri::GetEventsRequest {})
+        .await
+        .expect("GetContainerEvents")
+        .into_inner();
+    let sandbox = pod_config("term");
+    let pod = d.run_pod(&sandbox).await;
+    let first = events.message().await.expect("event").expect("an event");
+    assert_eq!(first.container_id, pod);
+    d.remove_all().await;
+    // The stream stays open while berthd stops: stop must not wait for it.
+    d.shutdown().await;
+    drop(events);
+}

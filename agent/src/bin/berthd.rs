@@ -82,6 +82,9 @@ async fn bind(path: &Path) -> anyhow::Result<UnixListener> {
     Ok(listener)
 }
 
+/// How long in-flight calls may run on after SIGTERM.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(3);
+
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (
@@ -105,13 +108,31 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     // Static pods: the kubelet half talks to this same socket.
     let kubelet = berth_agent::kubelet::start(&daemon.cfg).context("start the kubelet")?;
     let images = ImageServiceImpl::new(daemon.images.clone(), Some(daemon.container_dir("")));
-    let result = tonic::transport::Server::builder()
+    // After the signal, calls in flight get DRAIN to finish; event streams
+    // (GetContainerEvents) never do, so they are cut then.
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tonic::transport::Server::builder()
         .add_service(RuntimeServiceServer::new(RuntimeServiceImpl::new(
             daemon.clone(),
         )))
         .add_service(ImageServiceServer::new(images))
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown_signal())
-        .await;
+        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async {
+            shutdown_signal().await;
+            let _ = stopping.send(());
+        });
+    let result = tokio::select! {
+        r = server => r,
+        () = async {
+            if stopped.await.is_ok() {
+                tokio::time::sleep(DRAIN).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => {
+            tracing::info!("calls still open after {DRAIN:?} (event streams): closing them");
+            Ok(())
+        }
+    };
     kubelet.abort();
     let _ = std::fs::remove_file(&listen);
     result.context("serve")

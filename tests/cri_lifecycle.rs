@@ -2,7 +2,6 @@
 //! to RemovePodSandbox, each result observed from inside the container or
 //! through the CRI (exit codes, logs, ExecSync, stop timeouts, events).
 
-
 use berth_proto::v1 as cri;
 use berth_tests::daemon::{pod_config, sh_container, Berthd};
 use berth_tests::need_root;

@@ -147,3 +147,64 @@ async fn startup_probe_gates_liveness_and_readiness() {
     assert_eq!(s.container("slow").map(|c| c.restart_count), Some(0));
     k.shutdown().await;
 }
+
+/// `openssl s_server -www` on the loopback with a fresh self-signed
+/// certificate; killed on drop.
+struct TlsServer(std::process::Child);
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn tls_server(dir: &std::path::Path, port: u16) -> TlsServer {
+    use std::process::{Command, Stdio};
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let ok = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=probe-test", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl req");
+    assert!(ok.success());
+    let child = Command::new("openssl")
+        .args(["s_server", "-quiet", "-www", "-accept"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl s_server");
+    TlsServer(child)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_probe_skips_certificate_checks() {
+    if need_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let port = 40000 + (std::process::id() % 20000) as u16;
+    let _server = tls_server(dir.path(), port);
+    let k = Kubelet::start().await;
+    let text = std::fs::read_to_string(support::manifest("probe-https.yaml"))
+        .expect("manifest")
+        .replace("HTTPS_PORT", &port.to_string());
+    k.apply_text("probe-https.yaml", &text);
+    let s = k.wait_for("probe-https", "Ready", |s| s.ready()).await;
+    let p = probe(&s, "app", "readiness").expect("probe");
+    assert_eq!(p.result, "Success", "{p:?}");
+    k.shutdown().await;
+}

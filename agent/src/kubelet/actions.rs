@@ -51,11 +51,9 @@ async fn exec(cri: &mut CriClient, t: &Target, command: &[String], timeout: Dura
 }
 
 async fn http_get(t: &Target, h: &HttpGet, timeout: Duration) -> Outcome {
-    if h.scheme == Scheme::Https {
-        return Err("HTTPS probes are not supported by berth yet".into());
-    }
     let host = h.host.as_deref().unwrap_or(&t.pod_ip);
-    let code = http::get(host, h.port, &h.path, &h.headers, timeout).await?;
+    let https = h.scheme == Scheme::Https;
+    let code = http::get(https, host, h.port, &h.path, &h.headers, timeout).await?;
     if (200..400).contains(&code) {
         Ok(())
     } else {

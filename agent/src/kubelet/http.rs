@@ -1,12 +1,12 @@
 //! The HTTP GET that httpGet probes and hooks make from the host, as
 //! kubelet's prober: HTTP/1.1, `Connection: close`, its `User-Agent:
 //! kube-probe/<version>` and `Accept: */*` unless the headers set them, the
-//! Host header from a `Host` entry or `host:port`. Only the status line is
-//! read: 200..400 is success.
+//! Host header from a `Host` entry or `host:port`; over TLS for HTTPS
+//! (see [`super::tls`]). Only the status line is read: 200..400 is success.
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// The prober's User-Agent.
@@ -48,8 +48,31 @@ pub fn status_code(head: &str) -> Option<u16> {
     parts.next()?.parse().ok()
 }
 
-/// GETs `path` from `host:port` within `timeout`; the status code.
+/// Sends the request on `s` and reads the status code.
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut s: S,
+    request: &str,
+) -> Result<u16, String> {
+    s.write_all(request.as_bytes())
+        .await
+        .map_err(|e| format!("write: {e}"))?;
+    let mut buf = Vec::with_capacity(256);
+    let mut chunk = [0u8; 256];
+    while !buf.contains(&b'\n') && buf.len() < 4096 {
+        let n = s.read(&mut chunk).await.map_err(|e| format!("read: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let head = String::from_utf8_lossy(&buf);
+    status_code(&head).ok_or_else(|| "malformed HTTP response".to_string())
+}
+
+/// GETs `path` from `host:port` (over TLS when `https`) within `timeout`;
+/// the status code.
 pub async fn get(
+    https: bool,
     host: &str,
     port: u16,
     path: &str,
@@ -57,23 +80,15 @@ pub async fn get(
     timeout: Duration,
 ) -> Result<u16, String> {
     let work = async {
-        let mut s = TcpStream::connect((host, port))
+        let s = TcpStream::connect((host, port))
             .await
             .map_err(|e| format!("dial {host}:{port}: {e}"))?;
-        s.write_all(request(host, port, path, headers).as_bytes())
-            .await
-            .map_err(|e| format!("write: {e}"))?;
-        let mut buf = Vec::with_capacity(256);
-        let mut chunk = [0u8; 256];
-        while !buf.contains(&b'\n') && buf.len() < 4096 {
-            let n = s.read(&mut chunk).await.map_err(|e| format!("read: {e}"))?;
-            if n == 0 {
-                break;
-            }
-            buf.extend_from_slice(&chunk[..n]);
+        let req = request(host, port, path, headers);
+        if https {
+            exchange(super::tls::connect(s, host).await?, &req).await
+        } else {
+            exchange(s, &req).await
         }
-        let head = String::from_utf8_lossy(&buf);
-        status_code(&head).ok_or_else(|| "malformed HTTP response".to_string())
     };
     tokio::time::timeout(timeout, work)
         .await
@@ -122,7 +137,7 @@ mod tests {
                 .unwrap();
             String::from_utf8_lossy(&buf[..n]).into_owned()
         });
-        let code = get("127.0.0.1", port, "/x", &[], Duration::from_secs(5)).await;
+        let code = get(false, "127.0.0.1", port, "/x", &[], Duration::from_secs(5)).await;
         assert_eq!(code, Ok(503));
         assert!(server.await.unwrap().starts_with("GET /x HTTP/1.1"));
     }

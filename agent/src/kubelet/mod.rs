@@ -9,7 +9,7 @@
 //! tested: [`probe_state`] (thresholds), [`restarts`] (policy and
 //! back-off), [`sequence`] (start order), [`phase`] (phase, conditions, STATUS column),
 //! [`termination`] (messages), over a [`clock`]. Handlers: [`actions`]
-//! (exec, [`http`], tcp, [`grpc_health`]), [`killer`] (preStop and stop),
+//! (exec, [`http`] with [`tls`], tcp, [`grpc_health`]), [`killer`] (preStop and stop),
 //! [`images`] (pull policy), [`volumes`] (host side of volumes),
 //! [`probe_task`] (probe loops), [`view`] (status building).
 
@@ -28,6 +28,7 @@ pub mod restarts;
 pub mod sequence;
 pub mod status;
 pub mod termination;
+pub mod tls;
 mod view;
 pub mod volumes;
 pub mod worker;

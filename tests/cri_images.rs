@@ -73,7 +73,7 @@ async fn pull_list_status_use_and_remove_through_cri() {
 
     let img = image_status(&mut d, &named_ref).await.expect("named image");
     assert_eq!(img.id, pulled);
-    assert_eq!(img.repo_tags, [named_ref.clone()]);
+    assert_eq!(img.repo_tags, std::slice::from_ref(&named_ref));
     assert!(
         img.repo_digests[0].contains("@sha256:"),
         "{:?}",

@@ -111,3 +111,34 @@ async fn a_restarted_berthd_adopts_its_pods() {
     assert_eq!(after.container("app").map(|c| c.restart_count), Some(0));
     k.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_sandbox_is_re_created() {
+    if need_root() {
+        return;
+    }
+    let mut k = Kubelet::start().await;
+    k.apply("emptydir-shared.yaml");
+    let before = k.wait_for("emptydir-shared", "Ready", |s| s.ready()).await;
+    let id = before.sandbox_id.clone().expect("sandbox");
+    k.d()
+        .cri
+        .runtime
+        .stop_pod_sandbox(berth_proto::v1::StopPodSandboxRequest {
+            pod_sandbox_id: id.clone(),
+        })
+        .await
+        .expect("stop sandbox");
+    let after = k
+        .wait_for("emptydir-shared", "re-created and Ready", |s| {
+            s.ready() && s.sandbox_id.as_deref().is_some_and(|n| n != id)
+        })
+        .await;
+    assert!(after.events.iter().any(|e| e.reason == "SandboxChanged"));
+    for c in &after.containers {
+        assert_eq!(c.restart_count, 1, "{c:?}");
+    }
+    let (code, out) = k.sh("emptydir-shared", "reader", "cat /data/msg").await;
+    assert_eq!((code, out.as_str()), (0, "hello-from-writer\n"));
+    k.shutdown().await;
+}

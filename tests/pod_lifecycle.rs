@@ -189,3 +189,34 @@ async fn active_deadline_fails_the_pod() {
     assert_eq!(s.container("app").map(|c| c.restart_count), Some(0));
     k.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pod_back_while_stopping_starts_after_the_old_one() {
+    if need_root() {
+        return;
+    }
+    let mut k = Kubelet::start().await;
+    let path = k.apply("slow-stop.yaml");
+    let old = k.wait_for("slow-stop", "Ready", |s| s.ready()).await;
+    std::fs::remove_file(&path).expect("remove");
+    k.wait_for("slow-stop", "Terminating", |s| s.terminating)
+        .await;
+    k.apply("slow-stop.yaml");
+    let new = k
+        .wait_for("slow-stop", "back and Ready", |s| {
+            s.ready() && s.sandbox_id != old.sandbox_id
+        })
+        .await;
+    let sandboxes = k
+        .d()
+        .cri
+        .runtime
+        .list_pod_sandbox(berth_proto::v1::ListPodSandboxRequest::default())
+        .await
+        .expect("list")
+        .into_inner()
+        .items;
+    let ids: Vec<_> = sandboxes.iter().map(|s| s.id.clone()).collect();
+    assert_eq!(ids, new.sandbox_id.into_iter().collect::<Vec<_>>());
+    k.shutdown().await;
+}

@@ -59,8 +59,9 @@ pub struct Manager {
     files: BTreeMap<PathBuf, FileState>,
     errors: BTreeMap<PathBuf, String>,
     pods: HashMap<(String, String), Running>,
-    /// Workers stopping (removed pods), until they end.
-    stopping: Vec<JoinHandle<()>>,
+    /// Workers stopping (removed pods), until they end: a pod that comes
+    /// back meanwhile starts after its old worker is done.
+    stopping: HashMap<(String, String), JoinHandle<()>>,
 }
 
 /// Whether the plans differ in more than their volume file contents.
@@ -82,7 +83,7 @@ impl Manager {
             files: BTreeMap::new(),
             errors: BTreeMap::new(),
             pods: HashMap::new(),
-            stopping: Vec::new(),
+            stopping: HashMap::new(),
         }
     }
 
@@ -218,10 +219,10 @@ impl Manager {
             if let Some(r) = self.pods.remove(&key) {
                 tracing::info!("pod {}/{}: manifest removed, stopping", key.0, key.1);
                 let _ = r.tx.send(Command::Stop);
-                self.stopping.push(r.join);
+                self.stopping.insert(key, r.join);
             }
         }
-        self.stopping.retain(|j| !j.is_finished());
+        self.stopping.retain(|_, j| !j.is_finished());
         for (key, (plan, source)) in desired {
             match self.pods.remove(&key) {
                 None => {
@@ -231,7 +232,8 @@ impl Manager {
                         key.1,
                         source.display()
                     );
-                    self.start(key, plan, source, None);
+                    let after = self.stopping.remove(&key);
+                    self.start(key, plan, source, after);
                 }
                 Some(r) if spec_changed(&r.plan, &plan) => {
                     tracing::info!("pod {}/{}: spec changed, restarting", key.0, key.1);

@@ -21,85 +21,6 @@ use futures_util::StreamExt;
 
 // ---------------------------------------------------------------- helpers
 
-/// Runs a pod, returns its id.
-async fn run_pod(d: &mut Berthd, config: &cri::PodSandboxConfig) -> String {
-    d.cri
-        .runtime
-        .run_pod_sandbox(cri::RunPodSandboxRequest {
-            config: Some(config.clone()),
-            runtime_handler: String::new(),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", d.log()))
-        .into_inner()
-        .pod_sandbox_id
-}
-
-/// Creates a container, returns its id.
-async fn create(
-    d: &mut Berthd,
-    pod: &str,
-    sandbox: &cri::PodSandboxConfig,
-    c: cri::ContainerConfig,
-) -> String {
-    d.cri
-        .runtime
-        .create_container(cri::CreateContainerRequest {
-            pod_sandbox_id: pod.into(),
-            config: Some(c),
-            sandbox_config: Some(sandbox.clone()),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("CreateContainer: {e}\n{}", d.log()))
-        .into_inner()
-        .container_id
-}
-
-/// Creates and starts a container, returns its id.
-async fn start(
-    d: &mut Berthd,
-    pod: &str,
-    sandbox: &cri::PodSandboxConfig,
-    c: cri::ContainerConfig,
-) -> String {
-    let id = create(d, pod, sandbox, c).await;
-    d.cri
-        .runtime
-        .start_container(cri::StartContainerRequest {
-            container_id: id.clone(),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("StartContainer: {e}\n{}", d.log()));
-    id
-}
-
-async fn status(d: &mut Berthd, id: &str) -> cri::ContainerStatus {
-    d.cri
-        .runtime
-        .container_status(cri::ContainerStatusRequest {
-            container_id: id.into(),
-            verbose: false,
-        })
-        .await
-        .expect("ContainerStatus")
-        .into_inner()
-        .status
-        .expect("status")
-}
-
-/// Waits until the container has exited; returns its status.
-async fn wait_exited(d: &mut Berthd, id: &str) -> cri::ContainerStatus {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        let s = status(d, id).await;
-        if s.state == cri::ContainerState::ContainerExited as i32 {
-            return s;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("container {id} did not exit\n{}", d.log());
-}
-
 /// One line of a CRI log file: its stream and text (partial lines joined).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct LogLine {
@@ -144,8 +65,8 @@ async fn run_once(
     sandbox: &cri::PodSandboxConfig,
     c: cri::ContainerConfig,
 ) -> (cri::ContainerStatus, Vec<String>) {
-    let id = start(d, pod, sandbox, c).await;
-    let s = wait_exited(d, &id).await;
+    let id = d.start_container(pod, sandbox, c).await;
+    let s = d.wait_exited(&id).await;
     let log = read_log(&s.log_path);
     // Shown when a test fails.
     for l in log.iter().filter(|l| l.stream != "stdout") {
@@ -393,7 +314,7 @@ async fn command_and_args_merge_with_the_image_entrypoint_and_cmd() {
     let mut d = Berthd::start().await;
     import_config_image(&d, CONFIG_IMAGE, None);
     let sandbox = pod_config("cmd");
-    let pod = run_pod(&mut d, &sandbox).await;
+    let pod = d.run_pod(&sandbox).await;
     let cases: [(&str, &[&str], &[&str], &str); 4] = [
         // Neither: Entrypoint + Cmd.
         ("neither", &[], &[], "ep c1"),
@@ -427,7 +348,7 @@ async fn env_layers_request_envs_over_the_image_env() {
     let mut d = Berthd::start().await;
     import_config_image(&d, CONFIG_IMAGE, None);
     let sandbox = pod_config("env");
-    let pod = run_pod(&mut d, &sandbox).await;
+    let pod = d.run_pod(&sandbox).await;
     let mut c = image_container("env", CONFIG_IMAGE, &["/bin/sh", "-c", "env"], &[]);
     c.envs = [("OVER", "request"), ("NEW", "a b=c"), ("EMPTY", "")]
         .iter()
@@ -457,7 +378,7 @@ async fn working_dir_from_the_request_else_the_image_else_root() {
     let mut d = Berthd::start().await;
     import_config_image(&d, CONFIG_IMAGE, None);
     let sandbox = pod_config("cwd");
-    let pod = run_pod(&mut d, &sandbox).await;
+    let pod = d.run_pod(&sandbox).await;
     let c = image_container("image-cwd", CONFIG_IMAGE, &["/bin/sh", "-c", "pwd"], &[]);
     assert_eq!(run_once(&mut d, &pod, &sandbox, c).await.1, ["/srv"]);
     let mut c = image_container("req-cwd", CONFIG_IMAGE, &["/bin/sh", "-c", "pwd"], &[]);
@@ -485,7 +406,7 @@ async fn host_path_mounts_read_write_read_only_and_a_file() {
 
     let mut d = Berthd::start().await;
     let sandbox = pod_config("mounts");
-    let pod = run_pod(&mut d, &sandbox).await;
+    let pod = d.run_pod(&sandbox).await;
     let mut c = sh_container(
         "mounts",
         "echo written > /data/rw/out; \
@@ -593,7 +514,7 @@ async fn mount_propagation_private_host_to_container_and_bidirectional() {
     // Bidirectional needs a privileged container (to mount), in a privileged pod.
     let mut sandbox = pod_config("propagation");
     pod_sc(&mut sandbox).privileged = true;
-    let pod = run_pod(&mut d, &sandbox).await;
+    let pod = d.run_pod(&sandbox).await;
     let with_mount = |name: &str, p: cri::MountPropagation| {
         let mut c = sleeper(name);
         c.mounts = vec![cri::Mount {
@@ -608,9 +529,9 @@ async fn mount_propagation_private_host_to_container_and_bidirectional() {
     let slave = with_mount("slave", cri::MountPropagation::PropagationHostToContainer);
     let mut both = with_mount("both", cri::MountPropagation::PropagationBidirectional);
     sc(&mut both).privileged = true;
-    let private = start(&mut d, &pod, &sandbox, private).await;
-    let slave = start(&mut d, &pod, &sandbox, slave).await;
-    let both = start(&mut d, &pod, &sandbox, both).await;
+    let private = d.start_container(&pod, &sandbox, private).await;
+    let slave = d.start_container(&pod, &sandbox, slave).await;
+    let both = d.start_container(&pod, &sandbox, both).await;
 
     // The host mounts under the shared dir after the containers started.
     nix::mount::mount(
@@ -652,7 +573,7 @@ async fn users_groups_and_home_from_the_image_accounts() {
     import_config_image(&d, CONFIG_IMAGE, None);
     import_config_image(&d, APP_IMAGE, Some(APP_USER));
     let sandbox = pod_config("users");
-    let pod = run_pod(&mut d, &sandbox).await;
+    let pod = d.run_pod(&sandbox).await;
     let script = "grep -E '^(Uid|Gid|Groups):' /proc/self/status; echo HOME=$HOME";
     let ids =
         |image: &str, name: &str| image_container(name, image, &["/bin/sh", "-c", script], &[]);
@@ -746,7 +667,7 @@ async fn capabilities_default_add_drop_and_non_root() {
     }
     let mut d = Berthd::start().await;
     let sandbox = pod_config("caps");
-    let pod = run_pod(&mut d, &sandbox).await;
+    let pod = d.run_pod(&sandbox).await;
     let script = "grep -E '^Cap(Eff|Prm|Bnd|Inh):' /proc/self/status";
     let caps = |lines: &[String], key: &str| cap_mask(status_field(lines, key));
 
@@ -793,7 +714,7 @@ async fn privileged_needs_a_privileged_pod_and_gets_everything() {
     }
     let mut d = Berthd::start().await;
     let plain = pod_config("plain");
-    let plain_pod = run_pod(&mut d, &plain).await;
+    let plain_pod = d.run_pod(&plain).await;
     let mut c = sh_container("refused", "true");
     sc(&mut c).privileged = true;
     let err = d
@@ -810,7 +731,7 @@ async fn privileged_needs_a_privileged_pod_and_gets_everything() {
 
     let mut sandbox = pod_config("priv");
     pod_sc(&mut sandbox).privileged = true;
-    let pod = run_pod(&mut d, &sandbox).await;
+    let pod = d.run_pod(&sandbox).await;
     let mut c = sh_container(
         "privileged",
         "grep -E '^(CapEff|Seccomp):' /proc/self/status; \
@@ -850,7 +771,7 @@ async fn readonly_rootfs_and_masked_and_readonly_paths() {
     }
     let mut d = Berthd::start().await;
     let sandbox = pod_config("ro");
-    let pod = run_pod(&mut d, &sandbox).await;
+    let pod = d.run_pod(&sandbox).await;
     let mut c = sh_container(
         "ro-root",
         "touch /newfile 2>/dev/null; echo root=$?; \
@@ -894,7 +815,7 @@ async fn no_new_privs_and_seccomp_profiles() {
     }
     let mut d = Berthd::start().await;
     let sandbox = pod_config("seccomp");
-    let pod = run_pod(&mut d, &sandbox).await;
+    let pod = d.run_pod(&sandbox).await;
     let script = "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status; \
                   unshare -U true 2>/dev/null; echo unshare=$?";
     let profile = |c: &mut cri::ContainerConfig, t: cri::security_profile::ProfileType| {
@@ -952,7 +873,7 @@ async fn resources_are_the_container_cgroup_limits_and_can_be_updated() {
     }
     let mut d = Berthd::start().await;
     let sandbox = pod_config("res");
-    let pod = run_pod(&mut d, &sandbox).await;
+    let pod = d.run_pod(&sandbox).await;
     let resources = cri::LinuxContainerResources {
         memory_limit_in_bytes: 64 << 20,
         cpu_shares: 512,
@@ -962,7 +883,7 @@ async fn resources_are_the_container_cgroup_limits_and_can_be_updated() {
     };
     let mut c = sleeper("limited");
     c.linux.get_or_insert_with(Default::default).resources = Some(resources.clone());
-    let id = start(&mut d, &pod, &sandbox, c).await;
+    let id = d.start_container(&pod, &sandbox, c).await;
     let lines = |s: String| s.lines().map(str::to_string).collect::<Vec<_>>();
     let out = lines(exec_ok(&mut d, &id, CGROUP_LIMITS).await);
     assert_eq!(value(&out, "memory"), (64u64 << 20).to_string(), "{out:?}");
@@ -970,7 +891,7 @@ async fn resources_are_the_container_cgroup_limits_and_can_be_updated() {
     if out.iter().any(|l| l.starts_with("cpu_shares=")) {
         assert_eq!(value(&out, "cpu_shares"), "512");
     }
-    let st = status(&mut d, &id).await;
+    let st = d.status(&id).await;
     let reported = st
         .resources
         .and_then(|r| r.linux)
@@ -985,7 +906,7 @@ async fn resources_are_the_container_cgroup_limits_and_can_be_updated() {
     update(&mut d, &id, raised.clone()).await;
     let out = lines(exec_ok(&mut d, &id, CGROUP_LIMITS).await);
     assert_eq!(value(&out, "memory"), (128u64 << 20).to_string(), "{out:?}");
-    let st = status(&mut d, &id).await;
+    let st = d.status(&id).await;
     let reported = st
         .resources
         .and_then(|r| r.linux)
@@ -1025,15 +946,15 @@ async fn memory_limit_ends_in_an_oom_kill() {
     }
     let mut d = Berthd::start().await;
     let sandbox = pod_config("oom");
-    let pod = run_pod(&mut d, &sandbox).await;
+    let pod = d.run_pod(&sandbox).await;
     // dd's 64 MiB buffer cannot fit in 16 MiB (the host has no swap).
     let mut c = sh_container("hog", "exec dd if=/dev/zero of=/dev/null bs=64M count=1");
     c.linux.get_or_insert_with(Default::default).resources = Some(cri::LinuxContainerResources {
         memory_limit_in_bytes: 16 << 20,
         ..Default::default()
     });
-    let id = start(&mut d, &pod, &sandbox, c).await;
-    let s = wait_exited(&mut d, &id).await;
+    let id = d.start_container(&pod, &sandbox, c).await;
+    let s = d.wait_exited(&id).await;
     assert_eq!(s.exit_code, 137, "{s:?}");
     assert_eq!(s.reason, "OOMKilled", "{s:?}");
     d.shutdown().await;
@@ -1063,7 +984,7 @@ async fn pod_hostname_dns_hosts_and_sysctls() {
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let pod = run_pod(&mut d, &sandbox).await;
+    let pod = d.run_pod(&sandbox).await;
     let ip = d
         .cri
         .runtime
@@ -1140,7 +1061,7 @@ async fn host_network_shares_the_node_network_namespace() {
         cri::NamespaceMode::Container,
         cri::NamespaceMode::Pod,
     );
-    let pod = run_pod(&mut d, &sandbox).await;
+    let pod = d.run_pod(&sandbox).await;
     let (s, out) = run_once(&mut d, &pod, &sandbox, c).await;
     assert_eq!(s.exit_code, 0, "{out:?}");
     let host_ns = std::fs::read_link("/proc/self/ns/net").expect("host netns");
@@ -1164,7 +1085,7 @@ async fn host_network_shares_the_node_network_namespace() {
 
     // A pod-network container has its own namespace.
     let plain = pod_config("podnet");
-    let plain_pod = run_pod(&mut d, &plain).await;
+    let plain_pod = d.run_pod(&plain).await;
     let c = sh_container("podnet", "readlink /proc/self/ns/net");
     let (_, out) = run_once(&mut d, &plain_pod, &plain, c).await;
     assert_ne!(out, [host_ns.display().to_string()]);
@@ -1187,9 +1108,9 @@ async fn pid_namespace_pod_shares_processes_and_container_isolates() {
         cri::NamespaceMode::Pod,
         cri::NamespaceMode::Pod,
     );
-    let pod = run_pod(&mut d, &sandbox).await;
-    start(&mut d, &pod, &sandbox, a).await;
-    let b = start(&mut d, &pod, &sandbox, b).await;
+    let pod = d.run_pod(&sandbox).await;
+    d.start_container(&pod, &sandbox, a).await;
+    let b = d.start_container(&pod, &sandbox, b).await;
     let ps = exec_ok(&mut d, &b, "ps -o pid,args").await;
     assert!(ps.contains("sleep 4242"), "{ps}");
     assert!(ps.contains("sleep 1000"), "{ps}");
@@ -1220,15 +1141,15 @@ async fn ipc_pod_shares_dev_shm_between_containers() {
     }
     let mut d = Berthd::start().await;
     let sandbox = pod_config("shm");
-    let pod = run_pod(&mut d, &sandbox).await;
-    let writer = start(
-        &mut d,
-        &pod,
-        &sandbox,
-        sh_container("writer", "echo shared > /dev/shm/note; exec sleep 1000"),
-    )
-    .await;
-    let reader = start(&mut d, &pod, &sandbox, sleeper("reader")).await;
+    let pod = d.run_pod(&sandbox).await;
+    let writer = d
+        .start_container(
+            &pod,
+            &sandbox,
+            sh_container("writer", "echo shared > /dev/shm/note; exec sleep 1000"),
+        )
+        .await;
+    let reader = d.start_container(&pod, &sandbox, sleeper("reader")).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut got = String::new();
     while Instant::now() < deadline && got != "shared" {
@@ -1267,11 +1188,11 @@ async fn tty_output_is_logged_as_stdout_and_stdin_is_kept_open() {
     }
     let mut d = Berthd::start().await;
     let sandbox = pod_config("tty");
-    let pod = run_pod(&mut d, &sandbox).await;
+    let pod = d.run_pod(&sandbox).await;
     let mut c = sh_container("tty", "tty; echo to-stderr >&2; echo done");
     c.tty = true;
-    let id = start(&mut d, &pod, &sandbox, c).await;
-    let s = wait_exited(&mut d, &id).await;
+    let id = d.start_container(&pod, &sandbox, c).await;
+    let s = d.wait_exited(&id).await;
     assert_eq!(s.exit_code, 0);
     let log = read_log(&s.log_path);
     assert!(log.iter().all(|l| l.stream == "stdout"), "{log:#?}");
@@ -1284,8 +1205,8 @@ async fn tty_output_is_logged_as_stdout_and_stdin_is_kept_open() {
 
     // Without a tty, stdout and stderr stay apart and tty says so.
     let c = sh_container("no-tty", "tty; echo to-stderr >&2; true");
-    let id = start(&mut d, &pod, &sandbox, c).await;
-    let s = wait_exited(&mut d, &id).await;
+    let id = d.start_container(&pod, &sandbox, c).await;
+    let s = d.wait_exited(&id).await;
     let log = read_log(&s.log_path);
     assert!(
         log.contains(&LogLine {
@@ -1323,17 +1244,17 @@ async fn stats_report_cpu_memory_and_pod_network() {
     }
     let mut d = Berthd::start().await;
     let sandbox = pod_config("stats");
-    let pod = run_pod(&mut d, &sandbox).await;
-    let busy = start(
-        &mut d,
-        &pod,
-        &sandbox,
-        sh_container(
-            "busy",
-            "x=; while :; do x=$x.; [ ${#x} -gt 100000 ] && x=; done",
-        ),
-    )
-    .await;
+    let pod = d.run_pod(&sandbox).await;
+    let busy = d
+        .start_container(
+            &pod,
+            &sandbox,
+            sh_container(
+                "busy",
+                "x=; while :; do x=$x.; [ ${#x} -gt 100000 ] && x=; done",
+            ),
+        )
+        .await;
     // Some traffic on the pod's interface (towards the bridge's gateway).
     let gateway = format!("{}.1", d.subnet_prefix());
     exec(&mut d, &busy, &format!("ping -c 2 -W 1 {gateway}")).await;
@@ -1442,10 +1363,12 @@ async fn container_events_are_exact_and_in_order() {
         .expect("GetContainerEvents")
         .into_inner();
     let sandbox = pod_config("events");
-    let pod = run_pod(&mut d, &sandbox).await;
-    let short = start(&mut d, &pod, &sandbox, sh_container("short", "exit 0")).await;
-    wait_exited(&mut d, &short).await;
-    let long = start(&mut d, &pod, &sandbox, sleeper("long")).await;
+    let pod = d.run_pod(&sandbox).await;
+    let short = d
+        .start_container(&pod, &sandbox, sh_container("short", "exit 0"))
+        .await;
+    d.wait_exited(&short).await;
+    let long = d.start_container(&pod, &sandbox, sleeper("long")).await;
     d.cri
         .runtime
         .stop_container(cri::StopContainerRequest {

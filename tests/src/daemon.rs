@@ -282,25 +282,7 @@ impl Berthd {
 
     /// Removes every pod through CRI.
     pub async fn remove_all(&mut self) {
-        let pods = self
-            .cri
-            .runtime
-            .list_pod_sandbox(cri::ListPodSandboxRequest::default())
-            .await
-            .map(|r| r.into_inner().items)
-            .unwrap_or_default();
-        for p in pods {
-            let r = self
-                .cri
-                .runtime
-                .remove_pod_sandbox(cri::RemovePodSandboxRequest {
-                    pod_sandbox_id: p.id.clone(),
-                })
-                .await;
-            if let Err(e) = r {
-                eprintln!("cleanup: remove pod {}: {e}", p.id);
-            }
-        }
+        remove_pods(self.cri.clone()).await;
     }
 
     /// Removes every pod, stops berthd, deletes its bridge and table.
@@ -358,29 +340,34 @@ fn remove_cgroup_parent(name: &str) {
     }
 }
 
-fn remove_all_blocking(mut cri: CriClient) {
-    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+/// Removes every pod the daemon behind `cri` has.
+async fn remove_pods(mut cri: CriClient) {
+    let pods = cri
+        .runtime
+        .list_pod_sandbox(cri::ListPodSandboxRequest::default())
+        .await
+        .map(|r| r.into_inner().items)
+        .unwrap_or_default();
+    for p in pods {
+        if let Err(e) = cri
+            .runtime
+            .remove_pod_sandbox(cri::RemovePodSandboxRequest {
+                pod_sandbox_id: p.id.clone(),
+            })
+            .await
+        {
+            eprintln!("cleanup: remove pod {}: {e}", p.id);
+        }
+    }
+}
+
+fn remove_all_blocking(cri: CriClient) {
+    if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    else {
-        return;
-    };
-    rt.block_on(async {
-        let pods = cri
-            .runtime
-            .list_pod_sandbox(cri::ListPodSandboxRequest::default())
-            .await
-            .map(|r| r.into_inner().items)
-            .unwrap_or_default();
-        for p in pods {
-            let _ = cri
-                .runtime
-                .remove_pod_sandbox(cri::RemovePodSandboxRequest {
-                    pod_sandbox_id: p.id,
-                })
-                .await;
-        }
-    });
+    {
+        rt.block_on(remove_pods(cri));
+    }
 }
 
 fn spawn(args: &[String], dir: &Path) -> Child {

@@ -42,6 +42,16 @@ pub enum NetError {
         source: nix::Error,
     },
 
+    /// Connecting to a port on a pod's loopback (port-forward) failed.
+    #[error("connect to localhost:{port} in the pod's network namespace: {source}")]
+    Dial {
+        /// The pod port.
+        port: u16,
+        /// The connect error.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// A netlink request was refused by the kernel.
     #[error("netlink {op} on {target}: {source}")]
     Netlink {

@@ -52,6 +52,7 @@
 mod builtin;
 pub mod cni;
 mod config;
+mod dial;
 mod error;
 mod ipam;
 mod loopback;
@@ -70,6 +71,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 pub use config::{default_ula_subnet, NetworkConfig, NetworkMode};
+pub use dial::dial_localhost;
 pub use error::NetError;
 pub use ipnet::{Ipv4Net, Ipv6Net};
 pub use types::{NetStats, PodNetworkRequest, PodNetworkStatus, PortMapping, Protocol, POD_IFNAME};

@@ -5,6 +5,13 @@
 //! `{"req": N, "result": {...}}` or `{"req": N, "error": "message"}`. Events
 //! are pushed to every connected client as `{"event": "<name>", ...}`. Several
 //! clients may be connected at once; each gets every event.
+//!
+//! Streaming sessions (`exec_stream`, `attach`) take a connection of their
+//! own: the response line carries the session's fds (`SCM_RIGHTS`, in the
+//! order its `fds` field names them), the connection then gets no events, and
+//! the monitor ends it with one [`SessionEnd`] line (the exec process was
+//! reaped, the container exited, or the monitor dropped the client). Closing
+//! the connection ends an attach; an exec process keeps running.
 
 use std::{collections::BTreeMap, path::PathBuf};
 
@@ -100,6 +107,96 @@ pub struct ExecSyncResult {
     pub timed_out: bool,
 }
 
+/// `exec_stream`: a process run in a container with its stdio handed to the
+/// caller (a pty, or pipes for the streams asked for; the others are
+/// `/dev/null`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExecStreamRequest {
+    /// Container id.
+    pub id: String,
+    /// The command and its arguments.
+    pub args: Vec<String>,
+    /// Extra environment (`K=V`), added to the container process's.
+    #[serde(default)]
+    pub env: Option<Vec<String>>,
+    /// A new pty is its controlling terminal and stdio (the caller gets the
+    /// master); `stdin`/`stdout`/`stderr` are then ignored.
+    #[serde(default)]
+    pub tty: bool,
+    /// A stdin pipe.
+    #[serde(default)]
+    pub stdin: bool,
+    /// A stdout pipe.
+    #[serde(default)]
+    pub stdout: bool,
+    /// A stderr pipe.
+    #[serde(default)]
+    pub stderr: bool,
+}
+
+/// `attach`: the caller gets pipes that carry a running container's stdio.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AttachRequest {
+    /// Container id.
+    pub id: String,
+    /// Forward to the container's stdin (if it was created with one).
+    #[serde(default)]
+    pub stdin: bool,
+    /// Receive its stdout (a tty container's whole output).
+    #[serde(default)]
+    pub stdout: bool,
+    /// Receive its stderr (none for a tty container).
+    #[serde(default)]
+    pub stderr: bool,
+}
+
+/// What one fd passed with a session reply is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionFd {
+    /// Write end of a pipe to the process's stdin.
+    Stdin,
+    /// Read end of a pipe from its stdout.
+    Stdout,
+    /// Read end of a pipe from its stderr.
+    Stderr,
+    /// An exec's pty master (read, write, resize).
+    Pty,
+    /// A dup of a tty container's pty master, for `TIOCSWINSZ` only.
+    Resize,
+}
+
+/// Reply of `exec_stream`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecStreamReply {
+    /// The process's host pid.
+    pub pid: i32,
+    /// The passed fds, in order.
+    pub fds: Vec<SessionFd>,
+}
+
+/// Reply of `attach`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttachReply {
+    /// The container has a terminal (its output is all on stdout).
+    pub tty: bool,
+    /// The passed fds, in order.
+    pub fds: Vec<SessionFd>,
+}
+
+/// The last line of a session connection.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SessionEnd {
+    /// The exec process's or the container's exit code (128 + signal when
+    /// killed by a signal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// Why the monitor ended the session otherwise (an attach client too slow
+    /// to read, the container removed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// A container's lifecycle state as the monitor sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -166,6 +263,12 @@ pub enum Request {
     },
     /// Run a process in a container to completion. Reply: [`ExecSyncResult`].
     ExecSync(ExecSyncRequest),
+    /// Run a process in a container with its stdio passed to the caller.
+    /// Reply: [`ExecStreamReply`] with fds; the session ends with its exit code.
+    ExecStream(ExecStreamRequest),
+    /// Attach to a running container's stdio. Reply: [`AttachReply`] with fds;
+    /// the session ends when the container exits or the caller closes it.
+    Attach(AttachRequest),
     /// Signal a container's init (or, with `all`, every process of it). Reply: `{}`.
     Kill {
         /// Container id.
@@ -341,6 +444,33 @@ mod tests {
                 error: Some("no".into())
             })
         );
+    }
+
+    #[test]
+    fn session_messages() {
+        let r: RequestEnvelope =
+            serde_json::from_str(r#"{"req":2,"op":"attach","id":"c","stdin":true}"#).unwrap();
+        assert_eq!(
+            r.body,
+            Request::Attach(AttachRequest {
+                id: "c".into(),
+                stdin: true,
+                ..Default::default()
+            })
+        );
+        let reply = AttachReply {
+            tty: true,
+            fds: vec![SessionFd::Stdin, SessionFd::Resize],
+        };
+        assert_eq!(
+            serde_json::to_string(&reply).unwrap(),
+            r#"{"tty":true,"fds":["stdin","resize"]}"#
+        );
+        let end = SessionEnd {
+            exit_code: Some(3),
+            error: None,
+        };
+        assert_eq!(serde_json::to_string(&end).unwrap(), r#"{"exit_code":3}"#);
     }
 
     #[test]

@@ -1,7 +1,12 @@
 //! One client connection: a non-blocking unix stream with a line-assembling
-//! read buffer and a write buffer drained as the socket accepts data.
+//! read buffer and a write buffer drained as the socket accepts data. A
+//! connection that carries a streaming session gets its reply with fds
+//! attached, then no events, and is closed once its last line is written.
 
-use std::os::{fd::AsRawFd, unix::net::UnixStream};
+use std::os::{
+    fd::{AsRawFd, RawFd},
+    unix::net::UnixStream,
+};
 
 use super::sys::{self, ReadOutcome};
 
@@ -21,6 +26,10 @@ pub struct Conn {
     wbuf: Vec<u8>,
     /// Closed by the peer or dropped for an error.
     pub closed: bool,
+    /// Carries an exec or attach session: no events, no more requests.
+    pub session: bool,
+    /// To be closed once its output is written.
+    pub closing: bool,
 }
 
 impl Conn {
@@ -33,6 +42,8 @@ impl Conn {
             rbuf: Vec::new(),
             wbuf: Vec::new(),
             closed: false,
+            session: false,
+            closing: false,
         })
     }
 
@@ -77,6 +88,37 @@ impl Conn {
             return;
         }
         self.flush();
+    }
+
+    /// Sends one line (a newline is added) with `fds` attached to its first
+    /// byte. Fails, sending nothing, when earlier output still waits.
+    pub fn send_line_with_fds(&mut self, line: &[u8], fds: &[RawFd]) -> std::io::Result<()> {
+        self.flush();
+        if self.closed {
+            return Err(std::io::ErrorKind::BrokenPipe.into());
+        }
+        if !self.wbuf.is_empty() {
+            return Err(std::io::Error::other(
+                "the connection has unsent output; a session needs a connection of its own",
+            ));
+        }
+        let mut data = Vec::with_capacity(line.len() + 1);
+        data.extend_from_slice(line);
+        data.push(b'\n');
+        let n = sys::send_with_fds(self.fd(), &data, fds)?;
+        self.wbuf.extend_from_slice(&data[n..]);
+        Ok(())
+    }
+
+    /// Sends a session's last line; the connection closes once it is written.
+    pub fn finish_session(&mut self, line: &[u8]) {
+        self.send_line(line);
+        self.closing = true;
+    }
+
+    /// Whether the connection can go: closed, or closing with nothing left to write.
+    pub fn done(&self) -> bool {
+        self.closed || (self.closing && self.wbuf.is_empty())
     }
 
     /// Writes queued output until the socket would block.

@@ -1,6 +1,6 @@
 //! One container held by the monitor: created through the runtime with its
-//! stdio on pipes (or a pty) the monitor reads into its CRI log, plus what
-//! the monitor knows of its lifecycle.
+//! stdio on pipes (or a pty) the monitor reads into its CRI log and to its
+//! attach sessions, plus what the monitor knows of its lifecycle.
 
 use std::{
     os::fd::{AsRawFd, OwnedFd},
@@ -15,11 +15,14 @@ use berth_runtime::{
     StateRoot,
 };
 
-use super::sys::{self, ReadOutcome};
+use super::{
+    attach::{Attacher, Attachments, ClientFds},
+    sys::{self, ReadOutcome},
+};
 use crate::monitor::{
     cri_log::{ContainerLog, Stream},
     error::{MonitorError, Result},
-    protocol::{ContainerState, ContainerStatus, CreateRequest},
+    protocol::{AttachRequest, ContainerState, ContainerStatus, CreateRequest},
     records::{self, ContainerRecord, ExitRecord},
 };
 
@@ -42,8 +45,9 @@ pub struct Container {
     pub pid: i32,
     bundle: PathBuf,
     tty: bool,
-    /// The write end of its stdin pipe, held open.
-    _stdin: Option<OwnedFd>,
+    /// Its attach sessions and its stdin (held open until closed by
+    /// `stdin_once` or its exit).
+    pub attach: Attachments,
     stdout: Option<OwnedFd>,
     stderr: Option<OwnedFd>,
     log: ContainerLog,
@@ -90,13 +94,20 @@ pub fn create(
         },
     )?;
     drop((stdin_child, out_w, err_w));
-    let (stdout, stderr) = match created.pty_master {
-        Some(master) => (master, None),
-        None => (out_r, Some(err_r)),
+    let (stdout, stderr, stdin) = match created.pty_master {
+        // A tty's input goes to the master (non-blocking: one file description).
+        Some(master) => {
+            let input = match stdin_keep {
+                Some(_) => Some(sys::dup(&master, "pty master for stdin")?),
+                None => None,
+            };
+            (master, None, input)
+        }
+        None => (out_r, Some(err_r), stdin_keep),
     };
     sys::set_nonblocking(&stdout)?;
-    if let Some(e) = &stderr {
-        sys::set_nonblocking(e)?;
+    for fd in stderr.iter().chain(stdin.iter()) {
+        sys::set_nonblocking(fd)?;
     }
     let cgroup = CgroupManager::new(Some(&created.state.cgroup_path), &r.id).ok();
     let oom_base = cgroup
@@ -111,7 +122,7 @@ pub fn create(
         pid: created.state.pid,
         bundle: created.state.bundle.clone(),
         tty: stderr.is_none(),
-        _stdin: stdin_keep,
+        attach: Attachments::new(stdin, r.stdin_once),
         stdout: Some(stdout),
         stderr,
         log,
@@ -151,10 +162,14 @@ impl Container {
             let Some(fd) = slot.as_ref() else { break };
             let ts = || rfc3339_nano(SystemTime::now());
             match sys::read(fd.as_raw_fd(), buf) {
-                ReadOutcome::Data(n) => self.log.ingest(stream, &ts(), &buf[..n]),
+                ReadOutcome::Data(n) => {
+                    self.attach.fan_out(stream, &buf[..n]);
+                    self.log.ingest(stream, &ts(), &buf[..n]);
+                }
                 ReadOutcome::Empty => break,
                 ReadOutcome::Closed => {
                     *slot = None;
+                    self.attach.stream_closed(stream);
                     self.log.finish(stream, &ts());
                 }
             }
@@ -221,6 +236,31 @@ impl Container {
             finished_at: rfc3339_nano(SystemTime::now()),
             oom_killed,
         })
+    }
+
+    /// Pipes for a new attach session of connection `conn` (attached once
+    /// its reply went out, with [`Attachments::push`]); the container must
+    /// be running. Returns whether it has a terminal too.
+    pub fn open_attach(&self, conn: u64, r: &AttachRequest) -> Result<(Attacher, ClientFds, bool)> {
+        if self.state != ContainerState::Running {
+            return Err(MonitorError::WrongState {
+                id: self.id.clone(),
+                state: self.state.as_str(),
+                op: "attach",
+            });
+        }
+        // A tty attach gets a dup of the master for TIOCSWINSZ only: resizing
+        // is then a plain ioctl in berthd, with no request to the monitor and
+        // nothing to lose when berthd resizes while the loop is busy. Input
+        // still goes through the monitor (see `attach`), which reads the
+        // master's output for the log and every client.
+        let resize = match (&self.stdout, self.tty) {
+            (Some(master), true) => Some(sys::dup(master, "pty master for resize")?),
+            _ => None,
+        };
+        let want = [r.stdin, r.stdout, r.stderr];
+        let (a, fds) = self.attach.open(conn, want, !self.tty, resize)?;
+        Ok((a, fds, self.tty))
     }
 
     /// Kills every process of the container (its cgroup, then its init).

@@ -12,10 +12,13 @@ use berth_runtime::{
     StateRoot,
 };
 
-use super::sys::{self, ReadOutcome};
+use super::{
+    exec_spec::exec_process,
+    sys::{self, ReadOutcome},
+};
 use crate::monitor::{
     cri_log::Stream,
-    error::{MonitorError, Result},
+    error::Result,
     protocol::{ExecSyncRequest, ExecSyncResult},
 };
 
@@ -44,19 +47,7 @@ pub struct ExecJob {
 
 /// Starts `r.args` in container `r.id` with the container's process as template.
 pub fn start(root: &StateRoot, r: &ExecSyncRequest, conn: u64, req: u64) -> Result<ExecJob> {
-    let st = root.load(&r.id)?;
-    let mut process = st
-        .spec
-        .process()
-        .clone()
-        .ok_or_else(|| MonitorError::NoProcess(r.id.clone()))?;
-    process.set_args(Some(r.args.clone()));
-    process.set_terminal(Some(false));
-    if let Some(extra) = &r.env {
-        let mut env = process.env().clone().unwrap_or_default();
-        env.extend(extra.iter().cloned());
-        process.set_env(Some(env));
-    }
+    let process = exec_process(root, &r.id, &r.args, r.env.as_deref(), false)?;
     let null = sys::dev_null()?;
     let (out_r, out_w) = sys::pipe()?;
     let (err_r, err_w) = sys::pipe()?;

@@ -1,6 +1,7 @@
 //! The requests: parsing a line, doing the work, answering. Everything but
 //! `exec_sync` is answered at once; `exec_sync` is answered by the loop when
-//! its process has been reaped.
+//! its process has been reaped. `exec_stream` and `attach` start sessions
+//! (see `sessions`).
 
 use serde_json::{json, Value};
 
@@ -52,6 +53,7 @@ impl Monitor {
             Request::StartPause(_)
                 | Request::Create(_)
                 | Request::ExecSync(_)
+                | Request::ExecStream(_)
                 | Request::Remove { .. }
         );
         self.handle(conn, req, env.body);
@@ -75,6 +77,8 @@ impl Monitor {
                     Err(e) => Err(e),
                 }
             }
+            Request::ExecStream(r) => return self.start_exec_stream(conn, req, &r),
+            Request::Attach(r) => return self.start_attach(conn, req, &r),
             Request::StartPause(cfg) => self.start_pause(&cfg),
             Request::StopPause => self.stop_pause().map(|()| json!({})),
             Request::Create(r) => self.create(&r),
@@ -102,7 +106,7 @@ impl Monitor {
         self.respond(conn, req, result);
     }
 
-    fn find(&self, id: &str) -> Result<usize> {
+    pub(super) fn find(&self, id: &str) -> Result<usize> {
         self.containers
             .iter()
             .position(|c| c.id == id)
@@ -216,6 +220,15 @@ impl Monitor {
             sys::kill_and_reap(job.pid);
         }
         self.execs.clear();
+        // Streaming execs still running: killed, their sessions told.
+        let pids: Vec<i32> = self.stream_execs.iter().map(|s| s.pid).collect();
+        for pid in pids {
+            sys::kill_hard(pid);
+            if let Some(status) = sys::wait_raw(pid) {
+                self.stream_exec_exited(pid, status);
+            }
+        }
+        self.stream_execs.clear();
         if let Some(p) = self.pause.take() {
             if p.running {
                 sys::kill_and_reap(p.pid);

@@ -1,17 +1,21 @@
 //! The monitor process: a single-threaded poll(2) loop over a signal
-//! self-pipe, the listening socket, client connections, container output and
-//! exec_sync pipes. Children are reaped on every turn of the loop, so each
+//! self-pipe, the listening socket, client connections, container output,
+//! exec_sync pipes and attach sessions' stdin. Children are reaped on every turn of the loop, so each
 //! container exit is recorded on disk before its event goes out.
 //!
 //! SIGTERM and SIGINT are logged and ignored: the monitor outlives berthd and
 //! only a `shutdown` request (or SIGKILL) ends it.
 
+mod attach;
 mod conn;
 mod container;
 mod daemon;
+mod exec_spec;
+mod exec_stream;
 mod exec_sync;
 mod handlers;
 mod pause;
+mod sessions;
 mod signals;
 mod sys;
 
@@ -23,7 +27,8 @@ use std::{
 use berth_runtime::StateRoot;
 
 use self::{
-    conn::Conn, container::Container, exec_sync::ExecJob, pause::Pause, signals::SignalPipe,
+    attach::AttachPoll, conn::Conn, container::Container, exec_stream::StreamExec,
+    exec_sync::ExecJob, pause::Pause, signals::SignalPipe,
 };
 use crate::monitor::{
     cri_log::Stream,
@@ -45,6 +50,7 @@ enum Tag {
     Conn(u64),
     Output(u64, Stream),
     Exec(u64, Stream),
+    Attach(u64, AttachPoll),
 }
 
 /// The monitor's whole state.
@@ -57,6 +63,7 @@ pub struct Monitor {
     pause: Option<Pause>,
     containers: Vec<Container>,
     execs: Vec<(u64, ExecJob)>,
+    stream_execs: Vec<StreamExec>,
     next_key: u64,
     buf: Box<[u8]>,
     pollfds: Vec<libc::pollfd>,
@@ -75,6 +82,7 @@ impl Monitor {
             pause: None,
             containers: Vec::new(),
             execs: Vec::new(),
+            stream_execs: Vec::new(),
             next_key: 1,
             buf: vec![0u8; READ_BUF].into_boxed_slice(),
             pollfds: Vec::new(),
@@ -140,6 +148,9 @@ impl Monitor {
             for (stream, fd) in c.pollable() {
                 add(fd, libc::POLLIN, Tag::Output(c.key, stream));
             }
+            for (what, fd, events) in c.attach.pollable() {
+                add(fd, events, Tag::Attach(c.key, what));
+            }
         }
         for (key, job) in &self.execs {
             for (stream, fd) in job.pollable() {
@@ -183,6 +194,16 @@ impl Monitor {
                         c.pump(stream, &mut self.buf, false);
                     }
                 }
+                Tag::Attach(key, what) => {
+                    if let Some(c) = self.containers.iter_mut().find(|c| c.key == key) {
+                        match what {
+                            AttachPoll::ClientStdin(conn) => {
+                                c.attach.read_client_stdin(conn, &mut self.buf)
+                            }
+                            AttachPoll::Stdin => c.attach.write_stdin(),
+                        }
+                    }
+                }
                 Tag::Exec(key, stream) => {
                     if let Some((_, j)) = self.execs.iter_mut().find(|(k, _)| *k == key) {
                         j.pump(stream, &mut self.buf);
@@ -218,6 +239,11 @@ impl Monitor {
         };
         conn.flush();
         conn.read_available(&mut self.buf);
+        if conn.session {
+            // A session's connection only tells, by closing, that it ended.
+            conn.rbuf.clear();
+            return;
+        }
         let mut rbuf = std::mem::take(&mut conn.rbuf);
         let mut start = 0;
         while let Some(nl) = rbuf[start..].iter().position(|&b| b == b'\n') {
@@ -245,6 +271,9 @@ impl Monitor {
     }
 
     fn child_exited(&mut self, pid: i32, status: i32) {
+        if self.stream_exec_exited(pid, status) {
+            return;
+        }
         if let Some(i) = self.containers.iter().position(|c| c.pid == pid) {
             self.container_exited(i, status);
         } else if let Some((_, job)) = self.execs.iter_mut().find(|(_, j)| j.pid == pid) {
@@ -266,7 +295,9 @@ impl Monitor {
         let c = &mut self.containers[i];
         c.drain(&mut self.buf);
         let rec = c.set_exited(status).clone();
+        c.attach.end_all(rec.exit_code);
         let id = c.id.clone();
+        self.end_attach_sessions(i);
         if let Err(e) = records::write_exit(&self.cfg.state_dir, &id, &rec) {
             eprintln!("berth-monitor: container {id}: {e}");
         }
@@ -309,7 +340,11 @@ impl Monitor {
                 c.flush_log();
             }
         }
-        self.conns.retain(|c| !c.closed);
+        self.detach_closed();
+        for i in 0..self.containers.len() {
+            self.end_attach_sessions(i);
+        }
+        self.conns.retain(|c| !c.done());
     }
 
     /// Sends the response to request `req` to connection `conn`, if still there.
@@ -339,7 +374,7 @@ impl Monitor {
     fn broadcast(&mut self, ev: &Event) {
         match serde_json::to_vec(ev) {
             Ok(line) => {
-                for c in &mut self.conns {
+                for c in self.conns.iter_mut().filter(|c| !c.session) {
                     c.send_line(&line);
                 }
             }

@@ -1,14 +1,18 @@
 //! Small system helpers: pipes, non-blocking mode, reads that tell EOF from
-//! "nothing yet", socket sends that never raise SIGPIPE, killing and reaping
-//! a child, wait statuses.
+//! "nothing yet", writes that tell "full" from "closed", socket sends (with
+//! fds, `SCM_RIGHTS`) that never raise SIGPIPE, killing and reaping a child,
+//! wait statuses.
 
-use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::{
+    io::IoSlice,
+    os::fd::{AsFd, OwnedFd, RawFd},
+};
 
 use nix::{
     fcntl::{fcntl, FcntlArg, OFlag},
     sys::{
         signal::{kill, Signal},
-        socket::{send as nix_send, MsgFlags},
+        socket::{send as nix_send, sendmsg, ControlMessage, MsgFlags, UnixAddr},
         wait::waitpid,
     },
     unistd::Pid,
@@ -81,6 +85,84 @@ pub fn send(fd: RawFd, data: &[u8]) -> std::io::Result<usize> {
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// What a non-blocking write gave.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// This many bytes were taken (maybe fewer than offered).
+    Wrote(usize),
+    /// Nothing fits now.
+    Full,
+    /// The reader is gone (EPIPE) or another error.
+    Closed,
+}
+
+/// One write to a non-blocking fd (SIGPIPE is ignored in the monitor: a
+/// closed reader is EPIPE).
+pub fn write(fd: RawFd, data: &[u8]) -> WriteOutcome {
+    loop {
+        // SAFETY: write from a buffer we own, of its length.
+        let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+        if n >= 0 {
+            return WriteOutcome::Wrote(n as usize);
+        }
+        match nix::Error::last() {
+            nix::Error::EINTR => continue,
+            nix::Error::EAGAIN => return WriteOutcome::Full,
+            _ => return WriteOutcome::Closed,
+        }
+    }
+}
+
+/// Writes all of `data` or reports why not: `Full` when the pipe could not
+/// take it all now (a part may have been written), `Closed` when the reader
+/// is gone.
+pub fn write_all(fd: RawFd, mut data: &[u8]) -> WriteOutcome {
+    let total = data.len();
+    while !data.is_empty() {
+        match write(fd, data) {
+            WriteOutcome::Wrote(0) | WriteOutcome::Full => return WriteOutcome::Full,
+            WriteOutcome::Wrote(n) => data = &data[n..],
+            WriteOutcome::Closed => return WriteOutcome::Closed,
+        }
+    }
+    WriteOutcome::Wrote(total)
+}
+
+/// One non-blocking `sendmsg` of `data` with `fds` attached (`SCM_RIGHTS`),
+/// without SIGPIPE. The fds travel with the first byte; Ok(n) is the bytes
+/// taken, and a `WouldBlock` error means nothing (no fd either) was sent.
+pub fn send_with_fds(fd: RawFd, data: &[u8], fds: &[RawFd]) -> std::io::Result<usize> {
+    let iov = [IoSlice::new(data)];
+    let cmsgs = [ControlMessage::ScmRights(fds)];
+    let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &cmsgs };
+    loop {
+        match sendmsg::<UnixAddr>(
+            fd,
+            &iov,
+            cmsgs,
+            MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
+            None,
+        ) {
+            Ok(n) => return Ok(n),
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Grows a pipe's buffer to `bytes` (best effort: the default stays on failure).
+pub fn set_pipe_size(fd: &OwnedFd, bytes: i32) {
+    let _ = fcntl(fd.as_fd(), FcntlArg::F_SETPIPE_SZ(bytes));
+}
+
+/// A close-on-exec duplicate of `fd`.
+pub fn dup(fd: &OwnedFd, what: &str) -> Result<OwnedFd> {
+    fd.try_clone().map_err(|e| MonitorError::Sys {
+        op: format!("dup {what}"),
+        source: e,
+    })
 }
 
 /// Sends SIGKILL to `pid`; a process already gone is fine.

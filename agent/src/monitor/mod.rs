@@ -7,7 +7,9 @@
 //! - [`client`]: spawning a monitor and talking to it (async, for berthd);
 //! - [`records`]: what the monitor keeps on disk (`monitor.json`, `exit.json`);
 //! - [`cri_log`]: the CRI log format writer;
-//! - [`server`]: the monitor process itself (used by the `berth-monitor` binary).
+//! - [`server`]: the monitor process itself (used by the `berth-monitor` binary);
+//! - [`stream_client`]: streaming exec and attach sessions (fds passed to
+//!   berthd), over the async fd types of [`stream_io`].
 //!
 //! berthd's side, in order: [`spawn`] a monitor per pod (it returns once the
 //! monitor listens; the monitor is detached, so berthd may die), then
@@ -23,9 +25,12 @@ mod error;
 pub mod protocol;
 pub mod records;
 pub mod server;
+pub mod stream_client;
+pub mod stream_io;
 
 pub use client::{spawn, MonitorClient, SpawnConfig};
 pub use error::{MonitorError, Result};
+pub use stream_client::{attach, exec_stream, AttachSession, ExecSession};
 
 /// The socket's file name inside the pod's run directory.
 pub const SOCKET_NAME: &str = "monitor.sock";

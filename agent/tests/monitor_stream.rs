@@ -111,6 +111,12 @@ async fn wait_exit(s: &mut AttachSession) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+fn fd_count(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
 fn ns(pid: &str, name: &str) -> String {
     std::fs::read_link(format!("/proc/{pid}/ns/{name}"))
         .unwrap()
@@ -124,6 +130,7 @@ async fn exec_stream_pipes_exit_codes_env_namespaces_and_early_drop() {
     let pause = pod.client().start_pause(&pod.pause_config()).await.unwrap();
     let (pid, _b) = run(&pod, "c1", "sleep 1000", pause, Opts::default()).await;
     let run_dir = pod.run_dir();
+    let monitor_fds = fd_count(pod.monitor_pid);
 
     // stdin to cat, its echo back, EOF ends it.
     let mut s = exec_stream(
@@ -231,6 +238,11 @@ async fn exec_stream_pipes_exit_codes_env_namespaces_and_early_drop() {
     wait_gone(sleeper);
     let (_, list) = pod.client().list().await.expect("monitor serves");
     assert_eq!(list.len(), 1);
+    assert_eq!(
+        fd_count(pod.monitor_pid),
+        monitor_fds,
+        "the monitor kept no fd"
+    );
     pod.shutdown_and_check(&[pause, pid]).await;
 }
 

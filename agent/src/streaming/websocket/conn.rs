@@ -70,6 +70,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ChannelConn<S> {
         }
     }
 
+    /// Wraps a WebSocket whose handshake is done (a client that used
+    /// tokio-tungstenite's handshake).
+    pub fn from_stream(ws: WebSocketStream<S>, protocol: WsProtocol) -> Self {
+        Self { ws, protocol }
+    }
+
     /// The negotiated protocol.
     pub fn protocol(&self) -> WsProtocol {
         self.protocol

@@ -12,7 +12,8 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use super::channel::Encoding;
 use crate::streaming::protocol::{
-    header_list, negotiate, wants_upgrade, REMOTE_COMMAND_V1, REMOTE_COMMAND_V4, REMOTE_COMMAND_V5,
+    header_list, negotiate, wants_upgrade, RemoteCommandVersion, REMOTE_COMMAND_V1,
+    REMOTE_COMMAND_V4, REMOTE_COMMAND_V5,
 };
 
 /// A channel subprotocol and how it frames messages.
@@ -23,6 +24,18 @@ pub struct WsProtocol {
     pub encoding: Encoding,
     /// Whether `[255, channel]` closes a channel (v5).
     pub close_supported: bool,
+}
+
+impl WsProtocol {
+    /// The remote-command version this protocol stands for: its status
+    /// format (JSON from v4 on) and whether channels close (v5).
+    pub fn remote_command_version(&self) -> RemoteCommandVersion {
+        match self.name {
+            REMOTE_COMMAND_V5 => RemoteCommandVersion::V5,
+            REMOTE_COMMAND_V4 | BASE64_V4 => RemoteCommandVersion::V4,
+            _ => RemoteCommandVersion::V1,
+        }
+    }
 }
 
 const fn proto(name: &'static str, encoding: Encoding, close_supported: bool) -> WsProtocol {
@@ -50,6 +63,14 @@ pub const REMOTE_COMMAND: &[WsProtocol] = &[
 ];
 /// What the port-forward endpoint accepts.
 pub const PORT_FORWARD: &[WsProtocol] = &[
+    proto(REMOTE_COMMAND_V4, Encoding::Binary, false),
+    proto(BASE64_V4, Encoding::Base64, false),
+];
+/// The port-forward endpoint's protocols with the SPDY tunnel
+/// (`SPDY/3.1+portforward.k8s.io`) first: a binary protocol whose messages
+/// carry SPDY, not channels (see `tunnel`).
+pub const PORT_FORWARD_WITH_TUNNEL: &[WsProtocol] = &[
+    proto(super::tunnel::SPDY_PORT_FORWARD, Encoding::Binary, false),
     proto(REMOTE_COMMAND_V4, Encoding::Binary, false),
     proto(BASE64_V4, Encoding::Base64, false),
 ];

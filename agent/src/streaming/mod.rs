@@ -1,10 +1,13 @@
 //! The protocol core of berthd's streaming server (exec, attach and
 //! port-forward for crictl and kubelet): SPDY/3.1 and WebSocket framing, the
 //! Kubernetes subprotocol negotiation, and the remote-command status and
-//! resize messages. The HTTP server and the process plumbing live elsewhere.
+//! resize messages; the HTTP server that serves the CRI streaming URLs
+//! (`server`). The process plumbing behind
+//! the server is berthd's (`server::Backend`).
 
 pub mod protocol;
 pub mod resize;
+pub mod server;
 pub mod spdy;
 pub mod status;
 pub mod websocket;

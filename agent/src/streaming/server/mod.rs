@@ -18,6 +18,9 @@ mod spdy_command;
 pub mod tokens;
 mod ws_command;
 
+#[cfg(test)]
+mod tests;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

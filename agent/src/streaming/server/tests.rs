@@ -820,3 +820,27 @@ async fn shutdown_ends_open_sessions() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_spdy_client_that_does_not_open_its_streams_is_cut_off() {
+    bounded(async {
+        let (events_tx, _events) = mpsc::unbounded_channel();
+        let config = Config {
+            stream_creation_timeout: Duration::from_millis(200),
+            ..Config::default()
+        };
+        let backend = Arc::new(Fake { events: events_tx });
+        let server = StreamingServer::bind_with("127.0.0.1:0".parse().unwrap(), backend, config)
+            .await
+            .unwrap();
+        // The request wants stdin; the client opens only error and stdout.
+        let url = server
+            .get_exec(&exec_request(&["echo-line"], true, true, false, false))
+            .unwrap()
+            .url;
+        let (r, out, _) = run_exec(&url, &spdy(REMOTE_COMMAND_V4), None, false, false, None).await;
+        assert!(r.is_err(), "{r:?}");
+        assert_eq!(out, "");
+    })
+    .await;
+}

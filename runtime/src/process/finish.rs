@@ -1,5 +1,7 @@
 //! The tail every container process goes through right before `execve`, in the
-//! order the kernel requires: seccomp (early when it needs CAP_SYS_ADMIN), the
+//! order the kernel requires: default signal dispositions and an empty signal
+//! mask (ignored signals survive execve, and the Rust processes that clone
+//! containers ignore SIGPIPE), seccomp (early when it needs CAP_SYS_ADMIN), the
 //! user switch, capability sets, no_new_privs, seccomp (late when no_new_privs
 //! allows it), close-on-exec for every fd but stdio and the preserved ones.
 
@@ -31,6 +33,7 @@ impl Finish<'_> {
     }
 
     fn secure(&self) -> Result<(), Error> {
+        reset_signals()?;
         let nnp = self.process.no_new_privileges().unwrap_or(false);
         if let (Some(p), false) = (self.seccomp, nnp) {
             seccomp::install(p)?;
@@ -69,4 +72,56 @@ impl Finish<'_> {
         }
         Ok(())
     }
+}
+
+/// The kernel's `struct sigaction` (x86_64 and aarch64 layout), for the
+/// raw syscall: glibc's wrappers refuse the two real-time signals it keeps
+/// for itself, and a cloner may have left those ignored too.
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Every catchable signal back to its default action, none blocked: a
+/// container starts as if from a fresh `init`, whatever its cloner ignored
+/// or blocked.
+fn reset_signals() -> Result<(), Error> {
+    let default = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: rt_sigaction with a valid, fully initialised action and
+        // the kernel's sigset size; no old action is asked for.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &default as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                std::mem::size_of::<u64>(),
+            )
+        };
+        if rc != 0 {
+            return Err(Error::last_os("rt_sigaction(SIG_DFL)"));
+        }
+    }
+    // SAFETY: an empty set, initialised by sigemptyset before use.
+    let rc = unsafe {
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut())
+    };
+    if rc != 0 {
+        return Err(Error::last_os("sigprocmask"));
+    }
+    Ok(())
 }

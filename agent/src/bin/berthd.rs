@@ -2,18 +2,23 @@
 //! ImageService) on a unix socket (default `/run/berth/berth.sock`, mode
 //! 0660); config from `--config FILE` (default `/etc/berth/config.toml`),
 //! every key also a flag. It also keeps the pods of the manifest files in
-//! `--pod-manifest-dir` running (static pods, through its own socket).
+//! `--pod-manifest-dir` running (static pods, through its own socket), and
+//! serves exec/attach/port-forward streams on `[streaming]` (loopback).
 //! SIGTERM/SIGINT stop serving; pods keep running.
 
+use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use berth_agent::config::{Config, ConfigFlags};
 use berth_agent::daemon::runtime_service::RuntimeServiceImpl;
+use berth_agent::daemon::streaming::DaemonBackend;
 use berth_agent::daemon::Daemon;
 use berth_agent::image_service::ImageServiceImpl;
+use berth_agent::streaming::server::StreamingServer;
 use berth_proto::v1::{
     image_service_server::ImageServiceServer, runtime_service_server::RuntimeServiceServer,
 };
@@ -103,6 +108,13 @@ async fn shutdown_signal() {
 async fn serve(cfg: Config) -> anyhow::Result<()> {
     let listen = cfg.listen.clone();
     let daemon = Daemon::open(cfg).await.context("start")?;
+    let streaming_addr = SocketAddr::new(daemon.cfg.streaming.address, daemon.cfg.streaming.port);
+    let streaming = Arc::new(
+        StreamingServer::bind(streaming_addr, Arc::new(DaemonBackend::new(daemon.clone())))
+            .await
+            .context("start the streaming server")?,
+    );
+    tracing::info!(url = %streaming.base_url(), "serving exec, attach and port-forward");
     let listener = bind(&listen).await?;
     tracing::info!(socket = %listen.display(), "serving CRI v1");
     // Static pods: the kubelet half talks to this same socket.
@@ -114,6 +126,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let server = tonic::transport::Server::builder()
         .add_service(RuntimeServiceServer::new(RuntimeServiceImpl::new(
             daemon.clone(),
+            streaming.clone(),
         )))
         .add_service(ImageServiceServer::new(images))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async {
@@ -134,6 +147,11 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         }
     };
     kubelet.abort();
+    // Open exec/attach sessions end with berthd (their processes live on in
+    // the pods, as after a kill -9).
+    if let Ok(streaming) = Arc::try_unwrap(streaming) {
+        streaming.shutdown().await;
+    }
     let _ = std::fs::remove_file(&listen);
     result.context("serve")
 }

@@ -6,6 +6,7 @@
 //! (Create, Start, Stop, Remove, Status, List, Update, ReopenLog, ExecSync),
 //! [`stats`], [`lifecycle`] (state changes from monitor events, and the
 //! GetContainerEvents stream), [`recovery`] (restart after a crash),
+//! [`streaming`] (exec/attach/port-forward behind the streaming server),
 //! [`runtime_service`] (the thin tonic layer), [`convert`] (records → CRI
 //! messages). State lives in [`store`] (memory) and [`records`] (disk).
 
@@ -19,6 +20,7 @@ pub mod runtime_service;
 pub mod sandboxes;
 pub mod stats;
 pub mod store;
+pub mod streaming;
 pub mod time;
 
 use std::path::PathBuf;

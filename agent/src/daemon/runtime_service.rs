@@ -1,6 +1,7 @@
 //! The tonic `runtime.v1.RuntimeService`: each call unpacks its request,
-//! calls the [`Daemon`] and maps errors to gRPC statuses. Streaming calls
-//! (Exec, Attach, PortForward) and checkpoints are not served yet.
+//! calls the [`Daemon`] and maps errors to gRPC statuses. Exec, Attach and
+//! PortForward check the container or pod, then get a single-use URL from
+//! the streaming server. Checkpoints are not served.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -13,20 +14,22 @@ use tonic::{Request, Response, Status};
 use super::store::lock;
 use super::Daemon;
 use crate::config::CgroupDriver;
+use crate::streaming::server::StreamingServer;
 
 /// The only runtime handler berth has.
 pub const HANDLER: &str = "berth";
 
 /// The RuntimeService implementation; cheap to clone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RuntimeServiceImpl {
     daemon: Arc<Daemon>,
+    streaming: Arc<StreamingServer>,
 }
 
 impl RuntimeServiceImpl {
-    /// Serves `daemon`.
-    pub fn new(daemon: Arc<Daemon>) -> Self {
-        Self { daemon }
+    /// Serves `daemon`, with exec/attach/port-forward URLs on `streaming`.
+    pub fn new(daemon: Arc<Daemon>, streaming: Arc<StreamingServer>) -> Self {
+        Self { daemon, streaming }
     }
 }
 
@@ -190,23 +193,25 @@ impl RuntimeService for RuntimeServiceImpl {
             .await?)
     }
 
-    async fn exec(&self, _r: Request<cri::ExecRequest>) -> Reply<cri::ExecResponse> {
-        Err(Status::unimplemented(
-            "Exec: streaming is not served yet; use ExecSync",
-        ))
+    async fn exec(&self, r: Request<cri::ExecRequest>) -> Reply<cri::ExecResponse> {
+        let mut r = r.into_inner();
+        r.container_id = self.daemon.running_container(&r.container_id)?.0.id.clone();
+        ok(self.streaming.get_exec(&r)?)
     }
 
-    async fn attach(&self, _r: Request<cri::AttachRequest>) -> Reply<cri::AttachResponse> {
-        Err(Status::unimplemented("Attach: streaming is not served yet"))
+    async fn attach(&self, r: Request<cri::AttachRequest>) -> Reply<cri::AttachResponse> {
+        let mut r = r.into_inner();
+        r.container_id = self.daemon.running_container(&r.container_id)?.0.id.clone();
+        ok(self.streaming.get_attach(&r)?)
     }
 
     async fn port_forward(
         &self,
-        _r: Request<cri::PortForwardRequest>,
+        r: Request<cri::PortForwardRequest>,
     ) -> Reply<cri::PortForwardResponse> {
-        Err(Status::unimplemented(
-            "PortForward: streaming is not served yet",
-        ))
+        let mut r = r.into_inner();
+        r.pod_sandbox_id = self.daemon.ready_sandbox(&r.pod_sandbox_id)?.id.clone();
+        ok(self.streaming.get_port_forward(&r)?)
     }
 
     async fn container_stats(

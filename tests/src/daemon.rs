@@ -144,6 +144,11 @@ impl Berthd {
         std::fs::read_to_string(self.dir.path().join("berthd.log")).unwrap_or_default()
     }
 
+    /// berthd's pid (0 once stopped).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+
     /// SIGKILLs berthd (pods keep running).
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {

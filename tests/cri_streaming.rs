@@ -157,6 +157,23 @@ async fn exec_streams_exit_codes_and_namespaces_over_spdy_and_websocket() {
     let mut d = Berthd::start().await;
     let mut config = sh_container("main", "");
     config.command = vec!["sleep".into(), "3600".into()];
+    // An unprivileged user, fewer capabilities and a seccomp filter, which
+    // the exec must take on too.
+    config.linux = Some(cri::LinuxContainerConfig {
+        security_context: Some(cri::LinuxContainerSecurityContext {
+            run_as_user: Some(cri::Int64Value { value: 1000 }),
+            capabilities: Some(cri::Capability {
+                drop_capabilities: vec!["NET_RAW".into()],
+                ..Default::default()
+            }),
+            seccomp: Some(cri::SecurityProfile {
+                profile_type: cri::security_profile::ProfileType::RuntimeDefault as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
     config.envs = vec![cri::KeyValue {
         key: "GREETING".into(),
         value: "hello".into(),
@@ -206,9 +223,10 @@ async fn exec_streams_exit_codes_and_namespaces_over_spdy_and_websocket() {
     let (code, out, err) = exec(&mut d, &id, &Options::spdy(), &["sh", "-c", same], None).await;
     assert_eq!((code, out.as_str()), (0, "same\n"), "{err}");
 
-    // Both the container's init and the exec start with no signal ignored
-    // or blocked (their cloner, a Rust program, ignores SIGPIPE).
-    // (No shell in between: busybox sh makes its children ignore SIGQUIT.)
+    // The exec has the init's user, capabilities, no_new_privs and seccomp
+    // mode, and, like it, no signal ignored or blocked (their cloner, a Rust
+    // program, ignores SIGPIPE). No shell in between: busybox sh makes its
+    // children ignore SIGQUIT.
     let (_, out, _) = exec(
         &mut d,
         &id,
@@ -218,18 +236,27 @@ async fn exec_streams_exit_codes_and_namespaces_over_spdy_and_websocket() {
     )
     .await;
     let init = format!("/proc/{}/status", out.trim());
-    let cmd = [
-        "busybox",
-        "grep",
-        "-E",
-        "^Sig(Ign|Blk)",
-        "/proc/self/status",
-        &init,
-    ];
+    let fields = "^(Uid|Gid|Groups|Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Seccomp|Sig(Ign|Blk)):";
+    let cmd = ["busybox", "grep", "-E", fields, "/proc/self/status", &init];
     let (_, out, _) = exec(&mut d, &id, &Options::spdy(), &cmd, None).await;
-    assert_eq!(out.lines().count(), 4, "{out}");
-    for line in out.lines() {
-        assert!(line.ends_with(":\t0000000000000000"), "{out}");
+    let of = |file: &str| -> Vec<String> {
+        out.lines()
+            .filter_map(|l| l.strip_prefix(file).map(str::to_owned))
+            .collect()
+    };
+    let (own, init_lines) = (of("/proc/self/status:"), of(&format!("{init}:")));
+    assert_eq!(own.len(), 12, "{out}");
+    assert_eq!(own, init_lines);
+    for line in &own {
+        if line.starts_with("Uid:") {
+            assert!(line.contains("1000"), "{line}");
+        }
+        if line.starts_with("Seccomp:") {
+            assert!(line.ends_with('2'), "{line}");
+        }
+        if line.starts_with("Sig") {
+            assert!(line.ends_with(":\t0000000000000000"), "{line}");
+        }
     }
 
     // A URL is good for one use.

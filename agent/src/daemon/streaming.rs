@@ -16,8 +16,12 @@ use tokio::sync::mpsc;
 use super::records::{ContainerPhase, SandboxPhase};
 use super::store::{Container, Pod};
 use super::{Daemon, DaemonError, Result};
-use crate::monitor::stream_client::{self, AttachRequest, ExecStreamRequest};
-use crate::streaming::server::{Backend, BackendError, BoxedConn, StreamIo, TerminalSize};
+use crate::monitor::stream_client::{
+    self, AttachRequest, ExecStreamRequest, PipeReader, PipeWriter,
+};
+use crate::streaming::server::{
+    Backend, BackendError, BoxRead, BoxWrite, BoxedConn, StreamIo, TerminalSize,
+};
 
 /// How long a port-forward waits for the pod's port to accept.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -176,20 +180,15 @@ async fn exec(
                 })),
             )
         }
-        None => (
-            stdin
-                .zip(session.stdin.take())
-                .map(|(i, w)| pump(i, w).boxed()),
-            vec![
-                stdout
-                    .zip(session.stdout.take())
-                    .map(|(o, r)| pump(r, o).boxed()),
-                stderr
-                    .zip(session.stderr.take())
-                    .map(|(o, r)| pump(r, o).boxed()),
-            ],
-            None,
-        ),
+        None => {
+            let process = (
+                session.stdin.take(),
+                session.stdout.take(),
+                session.stderr.take(),
+            );
+            let (input, outputs) = pipes((stdin, stdout, stderr), process);
+            (input, outputs, None)
+        }
     };
     let outputs = futures_util::future::join_all(outputs.into_iter().flatten());
     let (exited, exit_seen) = tokio::sync::oneshot::channel::<()>();
@@ -234,13 +233,12 @@ async fn attach(pod: &Pod, c: &Container, io: StreamIo) -> std::result::Result<(
         ..
     } = io;
     let has_outputs = stdout.is_some() || stderr.is_some();
-    let input = stdin
-        .zip(session.stdin.take())
-        .map(|(i, w)| pump(i, w).boxed());
-    let outputs = [
-        stdout.zip(session.stdout.take()).map(|(o, r)| pump(r, o)),
-        stderr.zip(session.stderr.take()).map(|(o, r)| pump(r, o)),
-    ];
+    let process = (
+        session.stdin.take(),
+        session.stdout.take(),
+        session.stderr.take(),
+    );
+    let (input, outputs) = pipes((stdin, stdout, stderr), process);
     let outputs = futures_util::future::join_all(outputs.into_iter().flatten());
     // Outputs end (EOF) when the container exits or the monitor drops this
     // client, or with a write error when the client leaves; an attach with
@@ -259,6 +257,28 @@ async fn attach(pod: &Pod, c: &Container, io: StreamIo) -> std::result::Result<(
     });
     alongside(ended, input, Some(resizing)).await;
     Ok(())
+}
+
+/// The client's (stdin, stdout, stderr).
+type ClientStreams = (Option<BoxRead>, Option<BoxWrite>, Option<BoxWrite>);
+/// The process's (stdin, stdout, stderr) pipes.
+type ProcessPipes = (Option<PipeWriter>, Option<PipeReader>, Option<PipeReader>);
+
+/// The copies between the client's streams and the process's pipes, for
+/// the streams both sides have: the input's, and the outputs'.
+fn pipes(
+    (stdin, stdout, stderr): ClientStreams,
+    (to_process, from_stdout, from_stderr): ProcessPipes,
+) -> (
+    Option<BoxFuture<'static, ()>>,
+    Vec<Option<BoxFuture<'static, ()>>>,
+) {
+    let input = stdin.zip(to_process).map(|(i, w)| pump(i, w).boxed());
+    let outputs = vec![
+        stdout.zip(from_stdout).map(|(o, r)| pump(r, o).boxed()),
+        stderr.zip(from_stderr).map(|(o, r)| pump(r, o).boxed()),
+    ];
+    (input, outputs)
 }
 
 /// Copies `from` into `to` until EOF or an error, then shuts `to` down (the

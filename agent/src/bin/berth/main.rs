@@ -8,7 +8,10 @@
 //! pods, describe, stop, rm by name), [`kube`] (the kubelet's files),
 //! [`images`] (images, pull, rmi, import), [`pods`] (CRI sandboxes and
 //! containers: sandboxes, ps, inspect, stop, rm, exec by id), [`logs`],
-//! [`table`] (column output).
+//! [`stream`] (exec -i/-t and attach over berthd's streaming server, with
+//! [`terminal`] for raw mode and resizes and [`stdio`] for berth's own
+//! streams), [`target`] (which pod or container a name means), [`table`]
+//! (column output).
 
 mod images;
 mod kpods;
@@ -16,7 +19,11 @@ mod kube;
 mod logs;
 mod pods;
 mod run;
+mod stdio;
+mod stream;
 mod table;
+mod target;
+mod terminal;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -98,17 +105,15 @@ enum Command {
         #[arg(short, long, default_value = "default")]
         namespace: String,
     },
-    /// Run a command in a running container and print its output.
-    Exec {
-        /// Container id.
-        container: String,
-        /// Seconds before it is killed (0: no limit).
-        #[arg(long, default_value_t = 0)]
-        timeout: i64,
-        /// The command.
-        #[arg(last = true, required = true)]
-        cmd: Vec<String>,
-    },
+    /// Run a command in a running container: `berth exec [-i] [-t] [-c C]
+    /// POD -- CMD...`. Without -i/-t it prints the command's output when it
+    /// ends; with them it streams (stdin, a terminal). Exits with the
+    /// command's exit code.
+    Exec(stream::ExecArgs),
+    /// Attach to a running container's stdio: `berth attach [-i] [-t] [-c
+    /// C] POD`. Ends when the container exits (with its exit code) or, with
+    /// -i, when berth's stdin ends (the container keeps running).
+    Attach(stream::AttachArgs),
     /// A container's log.
     Logs(logs::LogsArgs),
     /// Images: list them, or `images import FILE`.
@@ -162,11 +167,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect { id } => pods::inspect(&mut c, &id).await,
         Command::Stop { pod, .. } => pods::stop(&mut c, &pod).await,
         Command::Rm { pod, .. } => pods::rm(&mut c, &pod).await,
-        Command::Exec {
-            container,
-            timeout,
-            cmd,
-        } => pods::exec(&mut c, &container, cmd, timeout).await,
+        Command::Exec(a) => stream::exec(&mut c, &k, &a).await,
+        Command::Attach(a) => stream::attach(&mut c, &k, &a).await,
         Command::Logs(a) => logs::logs(&mut c, &k, &a).await,
         Command::Images(_) => images::list(&mut c).await,
         Command::Pull { image } => images::pull(&mut c, &image).await,

@@ -1,5 +1,6 @@
 //! The CRI-level commands: `berth version`, `sandboxes` (`pods --cri`),
-//! `ps`, `inspect`, `stop` and `rm` by sandbox id, `exec`.
+//! `ps`, `inspect`, `stop` and `rm` by sandbox id, `exec` without a
+//! terminal or stdin (ExecSync; the streaming kind is in `stream`).
 
 use anyhow::Context;
 use berth_agent::cri_client::CriClient;
@@ -291,8 +292,14 @@ pub async fn exec(
         .into_inner();
     std::io::stdout().write_all(&r.stdout)?;
     std::io::stderr().write_all(&r.stderr)?;
-    if r.exit_code != 0 {
-        return Err(ExitStatus(r.exit_code.clamp(1, 255) as u8).into());
+    exit_result(r.exit_code)
+}
+
+/// A remote command's exit code as berth's own result: Ok for 0, else an
+/// [`ExitStatus`] (1-255).
+pub fn exit_result(code: i32) -> anyhow::Result<()> {
+    if code != 0 {
+        return Err(ExitStatus(code.clamp(1, 255) as u8).into());
     }
     Ok(())
 }

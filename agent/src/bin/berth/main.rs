@@ -10,14 +10,15 @@
 //! containers: sandboxes, ps, inspect, stop, rm, exec by id), [`logs`],
 //! [`stream`] (exec -i/-t and attach over berthd's streaming server, with
 //! [`terminal`] for raw mode and resizes and [`stdio`] for berth's own
-//! streams), [`target`] (which pod or container a name means), [`table`]
-//! (column output).
+//! streams), [`port_forward`], [`target`] (which pod or container a name
+//! means), [`table`] (column output).
 
 mod images;
 mod kpods;
 mod kube;
 mod logs;
 mod pods;
+mod port_forward;
 mod run;
 mod stdio;
 mod stream;
@@ -114,6 +115,9 @@ enum Command {
     /// C] POD`. Ends when the container exits (with its exit code) or, with
     /// -i, when berth's stdin ends (the container keeps running).
     Attach(stream::AttachArgs),
+    /// Forward local ports to a pod: `berth port-forward POD 8080:80 :443
+    /// 53`. Ends at Ctrl-C.
+    PortForward(port_forward::PortForwardArgs),
     /// A container's log.
     Logs(logs::LogsArgs),
     /// Images: list them, or `images import FILE`.
@@ -169,6 +173,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rm { pod, .. } => pods::rm(&mut c, &pod).await,
         Command::Exec(a) => stream::exec(&mut c, &k, &a).await,
         Command::Attach(a) => stream::attach(&mut c, &k, &a).await,
+        Command::PortForward(a) => port_forward::port_forward(&mut c, &k, &a).await,
         Command::Logs(a) => logs::logs(&mut c, &k, &a).await,
         Command::Images(_) => images::list(&mut c).await,
         Command::Pull { image } => images::pull(&mut c, &image).await,

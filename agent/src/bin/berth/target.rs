@@ -1,4 +1,4 @@
-//! What `exec` and `attach` act on, from the names users
+//! What `exec`, `attach` and `port-forward` act on, from the names users
 //! type: a manifest pod by name (`-n` namespace, `pod/NAME` accepted as
 //! kubectl writes it), a CRI sandbox id, or a container id (unique prefixes
 //! as berthd accepts them). A pod's container is the one `-c` names, or its
@@ -149,6 +149,39 @@ pub async fn container(c: &mut CriClient, kube: &Kube, t: &Target<'_>) -> anyhow
             t.namespace
         )
     })
+}
+
+/// The pod sandbox id of a manifest pod `name` (in `namespace`) or of the
+/// sandbox id (or prefix) `name`.
+pub async fn sandbox(
+    c: &mut CriClient,
+    kube: &Kube,
+    namespace: &str,
+    name: &str,
+) -> anyhow::Result<String> {
+    let name = bare(name);
+    let id = match kube.pod(namespace, name) {
+        Some(pod) => pod
+            .sandbox_id
+            .with_context(|| format!("pod {namespace}/{name} has no sandbox yet"))?,
+        None => name.to_string(),
+    };
+    let r = c
+        .runtime
+        .pod_sandbox_status(cri::PodSandboxStatusRequest {
+            pod_sandbox_id: id,
+            verbose: false,
+        })
+        .await
+        .with_context(|| {
+            format!("no pod {name:?} in namespace {namespace:?} and no pod sandbox with that id")
+        })?
+        .into_inner();
+    let status = r.status.unwrap_or_default();
+    if status.state != cri::PodSandboxState::SandboxReady as i32 {
+        bail!("pod sandbox {} is not ready", status.id);
+    }
+    Ok(status.id)
 }
 
 /// Fails unless the container runs (exec and attach need it to).

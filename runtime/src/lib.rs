@@ -10,6 +10,7 @@ pub mod container;
 pub mod error;
 pub mod hooks;
 pub mod namespaces;
+pub mod pages;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;

@@ -21,6 +21,7 @@ mod stats;
 mod teardown;
 #[cfg(test)]
 mod tests;
+mod self_join;
 mod v2_tree;
 
 use std::os::fd::OwnedFd;
@@ -35,6 +36,7 @@ use cgroups_rs::CgroupPid;
 use oci_spec::runtime::LinuxResources;
 
 pub use error::CgroupError;
+pub use self_join::SelfJoin;
 pub use stats::CgroupStats;
 
 /// Where the unified (v2) hierarchy is mounted.

@@ -81,6 +81,10 @@ impl Rollback<'_> {
 /// Creates container `opts.id` under `root`. The calling thread must be the
 /// only thread of the process (the init is cloned with fork semantics).
 pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<Created> {
+    super::verb(create_inner(root, opts))
+}
+
+fn create_inner(root: &StateRoot, opts: &CreateOptions) -> Result<Created> {
     state::validate_id(&opts.id)?;
     let b = bundle::load(&opts.bundle)?;
     let plan = NsPlan::from_spec(&b.spec)?;
@@ -144,6 +148,10 @@ fn create_in<'a>(
         ));
     }
     let cgroup_fd = cgroup.v2_dir_fd();
+    // On v1 the init moves itself (see `cgroups::SelfJoin`), unless it is in
+    // a new user namespace, where it has no rights on the host's cgroupfs.
+    let self_join = cgroup.self_join().filter(|_| !new_user_ns);
+    let parent_moves = cgroup_fd.is_none() && self_join.is_none();
     let pid = {
         let _pidns = match plan.join_path(CloneFlags::CLONE_NEWPID) {
             Some(p) => Some(PidNsForChildren::enter(p)?),
@@ -157,6 +165,7 @@ fn create_in<'a>(
             rootfs: b.rootfs.clone(),
             state_dir: rb.dir.clone(),
             seccomp,
+            cgroup_join: self_join,
             no_pivot: opts.no_pivot,
             preserve_fds: opts.preserve_fds,
             stdio: opts.stdio,
@@ -169,7 +178,7 @@ fn create_in<'a>(
         )?
     };
     rb.pid = Some(pid);
-    if cgroup_fd.is_none() {
+    if parent_moves {
         cgroup.add_process(pid)?;
     }
     if new_user_ns {

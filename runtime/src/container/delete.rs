@@ -19,6 +19,10 @@ const GONE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Deletes container `id`. With `force`, a running container is killed and a
 /// missing one is not an error.
 pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
+    super::verb(delete_inner(root, id, force))
+}
+
+fn delete_inner(root: &StateRoot, id: &str, force: bool) -> Result<()> {
     state::validate_id(id)?;
     let dir = root.container_dir(id);
     let st = match root.load(id) {

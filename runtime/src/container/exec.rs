@@ -51,6 +51,10 @@ pub struct Execed {
 
 /// Runs `opts.process` in container `id`. Single-threaded callers only.
 pub fn exec(root: &StateRoot, id: &str, opts: &ExecOptions) -> Result<Execed> {
+    super::verb(exec_inner(root, id, opts))
+}
+
+fn exec_inner(root: &StateRoot, id: &str, opts: &ExecOptions) -> Result<Execed> {
     bundle::check_process(&opts.process)?;
     let st = root.load(id)?;
     let status = st.status(root);
@@ -80,6 +84,9 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOptions) -> Result<Execed> {
         .transpose()?;
     let (parent, child) = sync::pair()?;
     let cgroup_fd = cgroup.v2_dir_fd();
+    // The child joins before it enters the container's (user) namespaces.
+    let cgroup_join = cgroup.self_join();
+    let parent_moves = cgroup_fd.is_none() && cgroup_join.is_none();
     let pid = {
         let _pidns = if namespaces::same_as_self(init, CloneFlags::CLONE_NEWPID) {
             None
@@ -92,6 +99,7 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOptions) -> Result<Execed> {
             process: &opts.process,
             joins,
             seccomp,
+            cgroup_join,
             preserve_fds: opts.preserve_fds,
             stdio: opts.stdio,
             in_user_ns,
@@ -103,7 +111,7 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOptions) -> Result<Execed> {
             move || joiner::run(args),
         )?
     };
-    match finish(&parent, &cgroup, cgroup_fd.is_none(), pid, opts) {
+    match finish(&parent, &cgroup, parent_moves, pid, opts) {
         Ok(pty_master) => Ok(Execed { pid, pty_master }),
         Err(e) => {
             // SAFETY: kill and reap our own child.

@@ -8,6 +8,10 @@ use crate::{
 
 /// Sends `signal` to container `id`.
 pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
+    super::verb(kill_inner(root, id, signal, all))
+}
+
+fn kill_inner(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
     let st = root.load(id)?;
     let status = st.status(root);
     if status == Status::Stopped {

@@ -20,6 +20,14 @@ use nix::sched::CloneFlags;
 
 use crate::error::{Error, Result};
 
+/// Every public verb's last step: a release of the code pages it touched
+/// becomes pending, if the process asked for it
+/// (`crate::pages::release_after_verbs`).
+fn verb<T>(result: Result<T>) -> Result<T> {
+    crate::pages::after_verb();
+    result
+}
+
 /// Points the caller's `pid_for_children` at another pid namespace for one
 /// clone, and back on drop, so later forks (hooks) stay in our namespace.
 pub(crate) struct PidNsForChildren {

@@ -11,6 +11,10 @@ use crate::{
 
 /// Starts container `id`.
 pub fn start(root: &StateRoot, id: &str) -> Result<()> {
+    super::verb(start_inner(root, id))
+}
+
+fn start_inner(root: &StateRoot, id: &str) -> Result<()> {
     let st = root.load(id)?;
     let status = st.status(root);
     if status != Status::Created {

@@ -15,6 +15,7 @@ use nix::sched::CloneFlags;
 use oci_spec::runtime::Spec;
 
 use crate::{
+    cgroups::SelfJoin,
     console,
     error::{Error, Result},
     hooks, namespaces,
@@ -41,6 +42,8 @@ pub struct InitArgs<'a> {
     pub state_dir: PathBuf,
     /// Compiled seccomp filter.
     pub seccomp: Option<seccomp::Program>,
+    /// On cgroup v1: the init enters its cgroup itself, first thing.
+    pub cgroup_join: Option<SelfJoin>,
     /// runc's `--no-pivot`.
     pub no_pivot: bool,
     /// runc's `--preserve-fds`.
@@ -88,6 +91,9 @@ fn before_ready(a: &InitArgs<'_>) -> Result<Prepared> {
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
     a.sync.expect(&Msg::Go(vec![]), "go")?;
+    if let Some(j) = &a.cgroup_join {
+        j.join().map_err(Error::Init)?;
+    }
     if let Some(fds) = a.stdio {
         super::install_stdio(fds)?;
     }

@@ -1,6 +1,7 @@
 //! The child side of `exec`: joins every namespace of a running container
 //! (user first, mount last), takes the spec's process settings and execs. The
-//! parent put it in the container's cgroup and pid namespace at clone time.
+//! parent put it in the container's pid namespace and, on cgroup v2, its
+//! cgroup at clone time; on v1 it enters the cgroup itself, first thing.
 
 use std::{fs::File, os::fd::AsRawFd, path::PathBuf};
 
@@ -8,6 +9,7 @@ use nix::sched::CloneFlags;
 use oci_spec::runtime::Process;
 
 use crate::{
+    cgroups::SelfJoin,
     console,
     error::{Error, Result},
     namespaces,
@@ -28,6 +30,8 @@ pub struct JoinArgs<'a> {
     pub preserve_fds: u32,
     /// Fds to install as stdin, stdout and stderr.
     pub stdio: Option<[std::os::fd::RawFd; 3]>,
+    /// On cgroup v1: the child enters the container's cgroup itself.
+    pub cgroup_join: Option<SelfJoin>,
     /// Whether the container has its own user namespace.
     pub in_user_ns: bool,
     /// The child's end of the sync channel.
@@ -55,6 +59,9 @@ fn prepare(a: &JoinArgs<'_>) -> Result<Execve> {
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
     a.sync.expect(&Msg::Go(vec![]), "go")?;
+    if let Some(j) = &a.cgroup_join {
+        j.join().map_err(Error::Init)?;
+    }
     if let Some(fds) = a.stdio {
         super::install_stdio(fds)?;
     }

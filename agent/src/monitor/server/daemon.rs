@@ -2,6 +2,12 @@
 //! once, new session, stdio to `/dev/null` and `<run-dir>/monitor.log`),
 //! becoming a child subreaper and listening on the socket. The spawner's
 //! child exits only after the monitor listens (or with the monitor's error).
+//!
+//! When `<run-dir>/monitor.cgroup` names a cgroup, the detached monitor
+//! lives there: cloned into it on v2, entering it itself on v1 (berthd
+//! writes the file; a move by berthd would wait for an RCU grace period
+//! while holding the kernel's cgroup mutex, stalling the pod's own cgroup
+//! work). A cgroup that cannot be used is logged, not fatal.
 
 use std::{
     ffi::OsString,
@@ -10,6 +16,9 @@ use std::{
     os::{fd::AsRawFd, unix::net::UnixListener},
     path::PathBuf,
 };
+
+use berth_runtime::{cgroups::CgroupManager, process::clone};
+use nix::sched::CloneFlags;
 
 use super::{sys, Monitor};
 use crate::monitor::{
@@ -31,6 +40,9 @@ pub struct Config {
 }
 
 impl Config {
+    /// The file in the run directory naming the monitor's cgroup.
+    pub const CGROUP_FILE: &'static str = "monitor.cgroup";
+
     /// Parses `--pod-id ID --state-dir DIR --run-dir DIR --runtime-root DIR`.
     pub fn from_args(args: impl IntoIterator<Item = OsString>) -> Result<Self> {
         let (mut pod_id, mut state_dir, mut run_dir, mut runtime_root) = (None, None, None, None);
@@ -95,45 +107,75 @@ pub fn main() -> i32 {
             return 1;
         }
     };
-    // SAFETY: fork in a single-threaded process (main, before any thread).
-    match unsafe { libc::fork() } {
-        -1 => {
-            eprintln!("berth-monitor: fork: {}", std::io::Error::last_os_error());
-            1
-        }
-        0 => {
-            drop(ready_r);
-            let mut ready = File::from(ready_w);
-            match detach(&cfg) {
-                Ok(mut monitor) => {
-                    let _ = ready.write_all(b"ok");
-                    drop(ready);
-                    match monitor.run() {
-                        Ok(()) => 0,
-                        Err(e) => {
-                            eprintln!("berth-monitor: {e}");
-                            1
-                        }
+    let (cgroup, cgroup_note) = match own_cgroup(&cfg) {
+        Ok(cg) => (cg, None),
+        Err(e) => (None, Some(e)),
+    };
+    let cgroup_fd = cgroup.as_ref().and_then(CgroupManager::v2_dir_fd);
+    let join = cgroup.as_ref().and_then(CgroupManager::self_join);
+    let ready_r_fd = ready_r.as_raw_fd();
+    let child = move || {
+        // SAFETY: closes the child's copy of the parent's read end, which
+        // nothing in the child owns.
+        unsafe { libc::close(ready_r_fd) };
+        let mut ready = File::from(ready_w);
+        let note = join.as_ref().and_then(|j| j.join().err()).or(cgroup_note);
+        match detach(&cfg) {
+            Ok(mut monitor) => {
+                if let Some(note) = note {
+                    eprintln!("berth-monitor: staying in the spawner's cgroup: {note}");
+                }
+                // Startup code (the loader's relocations, argument parsing)
+                // never runs again; container verbs give theirs back too.
+                berth_runtime::pages::release_after_verbs(true);
+                berth_runtime::pages::release_code_pages();
+                let _ = ready.write_all(b"ok");
+                drop(ready);
+                match monitor.run() {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        eprintln!("berth-monitor: {e}");
+                        1
                     }
                 }
-                Err(e) => {
-                    let _ = write!(ready, "{e}");
-                    1
-                }
             }
-        }
-        _ => {
-            drop(ready_w);
-            let mut msg = String::new();
-            let _ = File::from(ready_r).read_to_string(&mut msg);
-            if msg == "ok" {
-                0
-            } else {
-                eprintln!("berth-monitor: {msg}");
+            Err(e) => {
+                let _ = write!(ready, "{e}");
                 1
             }
         }
+    };
+    // Fork semantics: we are single-threaded (main, before any thread).
+    let fd = cgroup_fd.as_ref().map(|f| f.as_raw_fd());
+    if let Err(e) = clone::spawn(CloneFlags::empty(), fd, child) {
+        eprintln!("berth-monitor: fork: {e}");
+        return 1;
     }
+    // Our write end went with the closure: EOF comes once the child has
+    // reported, or is gone.
+    let mut msg = String::new();
+    let _ = File::from(ready_r).read_to_string(&mut msg);
+    if msg == "ok" {
+        0
+    } else {
+        eprintln!("berth-monitor: {msg}");
+        1
+    }
+}
+
+/// The cgroup named in `<run-dir>/monitor.cgroup`, created; `None` without
+/// the file.
+fn own_cgroup(cfg: &Config) -> std::result::Result<Option<CgroupManager>, String> {
+    let file = cfg.run_dir.join(Config::CGROUP_FILE);
+    let path = match std::fs::read_to_string(&file) {
+        Ok(p) => p,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("read {}: {e}", file.display())),
+    };
+    let cgroup =
+        CgroupManager::new(Some(path.trim()), "berth-monitors").map_err(|e| e.to_string())?;
+    cgroup.create().map_err(|e| e.to_string())?;
+    Ok(Some(cgroup))
 }
 
 /// Everything between the fork and the event loop.

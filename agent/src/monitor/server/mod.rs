@@ -96,6 +96,7 @@ impl Monitor {
     /// Runs until a `shutdown` request has been served.
     pub fn run(&mut self) -> Result<()> {
         while !self.exit_requested {
+            berth_runtime::pages::release_if_pending();
             self.build_poll_set();
             let timeout = self.poll_timeout_ms();
             // SAFETY: poll on a vector of pollfds we own, of its length.

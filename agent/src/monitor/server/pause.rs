@@ -13,7 +13,10 @@ use std::{
     path::PathBuf,
 };
 
-use berth_runtime::{cgroups::CgroupManager, process::clone};
+use berth_runtime::{
+    cgroups::{CgroupManager, SelfJoin},
+    process::clone,
+};
 use nix::sched::CloneFlags;
 
 use super::{signals, sys};
@@ -103,17 +106,20 @@ fn spawn(cfg: &PauseConfig, cgroup: &CgroupManager, sysctls: &[(PathBuf, String)
     }
     let hostname = (!cfg.uts_host && !cfg.hostname.is_empty()).then_some(cfg.hostname.as_str());
     let (report_r, report_w) = sys::pipe()?;
+    // v2: cloned into the cgroup; v1: the child enters it itself (no RCU
+    // grace period under cgroup_mutex, see `berth_runtime::cgroups::SelfJoin`).
     let cgroup_fd = cgroup.v2_dir_fd();
+    let join = cgroup.self_join();
     let report_fd = report_w.as_raw_fd();
     let pid = clone::spawn(flags, cgroup_fd.as_ref().map(|f| f.as_raw_fd()), || {
-        child(netns.as_ref(), hostname, sysctls, report_fd)
+        child(join.as_ref(), netns.as_ref(), hostname, sysctls, report_fd)
     })?;
     drop(report_w);
     let fail = |msg: String| {
         sys::kill_and_reap(pid);
         Err(MonitorError::Pause(msg))
     };
-    if cgroup_fd.is_none() {
+    if cgroup_fd.is_none() && join.is_none() {
         if let Err(e) = cgroup.add_process(pid) {
             return fail(e.to_string());
         }
@@ -130,6 +136,7 @@ fn spawn(cfg: &PauseConfig, cgroup: &CgroupManager, sysctls: &[(PathBuf, String)
 
 /// The pause process, after the clone.
 fn child(
+    join: Option<&SelfJoin>,
     netns: Option<&File>,
     hostname: Option<&str>,
     sysctls: &[(PathBuf, String)],
@@ -139,7 +146,10 @@ fn child(
     let waited = wait_set();
     // SAFETY: blocks the signals sigwait takes, on a set we own.
     unsafe { libc::sigprocmask(libc::SIG_BLOCK, &waited, std::ptr::null_mut()) };
-    let msg = match setup(netns, hostname, sysctls) {
+    let msg = match join
+        .map_or(Ok(()), SelfJoin::join)
+        .and_then(|()| setup(netns, hostname, sysctls))
+    {
         Ok(()) => String::new(),
         Err(e) => e,
     };
@@ -153,6 +163,8 @@ fn child(
     if !msg.is_empty() {
         return 1;
     }
+    // Nothing of the monitor's code runs here any more.
+    berth_runtime::pages::release_code_pages();
     reap_forever(&waited)
 }
 

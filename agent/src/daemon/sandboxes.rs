@@ -2,9 +2,10 @@
 //! PodSandboxStatus and ListPodSandbox, with kubelet's semantics.
 //!
 //! RunPodSandbox, in order: reserve the name, persist a `creating` record,
-//! pin the netns and wire it (veth, IPAM, host ports), write the pod files
-//! (hostname, hosts, resolv.conf) and mount the pod's /dev/shm, spawn the
-//! pod's monitor, start the pause process. Any failure undoes every step
+//! pin the netns, mount the pod's /dev/shm, then at the same time wire the
+//! netns (veth, IPAM, host ports) and spawn the pod's monitor and start the
+//! pause process, then write the pod files (hostname, hosts, resolv.conf:
+//! they need the pod's IP). Any failure undoes every step
 //! (see [`Daemon::release_sandbox`]); a crash mid-way is undone at restart.
 //! Stop and Remove are idempotent, and succeed for pods already removed.
 
@@ -193,48 +194,97 @@ impl Daemon {
         records::save(&pod.dir, SANDBOX_RECORD, &pod.snapshot())
     }
 
-    /// The steps of RunPodSandbox after validation.
+    /// The steps of RunPodSandbox after validation. The network is wired
+    /// while the monitor starts and clones the pause process (which only
+    /// needs the pinned netns to exist), unless the pod sets `net.*`
+    /// sysctls: those must land after the network setup, as before.
     async fn start_sandbox(self: &Arc<Self>, pod: &Arc<Pod>) -> Result<()> {
         for dir in [&pod.dir, &pod.run_dir] {
             std::fs::create_dir_all(dir).map_err(DaemonError::io("create", dir))?;
         }
         self.save_pod(pod)?;
         let config = pod.snapshot().config;
-        let meta = config.metadata.clone().unwrap_or_default();
         let ns = namespace_options(&config);
         let host_network = is_node(ns.network);
 
         let t = std::time::Instant::now();
         let step =
             |what: &str| tracing::debug!(pod = %pod.id, elapsed = ?t.elapsed(), "{what} done");
-        let mut primary_ip = None;
         if !host_network {
             let netns = self.network.create_netns(&pod.id)?;
-            lock(&pod.record).netns = Some(netns.clone());
-            self.save_pod(pod)?;
-            let status = self
-                .network
-                .setup(&PodNetworkRequest {
-                    id: pod.id.clone(),
-                    name: meta.name.clone(),
-                    namespace: meta.namespace.clone(),
-                    uid: meta.uid.clone(),
-                    netns,
-                    port_mappings: port_mappings(&config)?,
-                })
-                .await?;
-            primary_ip = status.primary_ip();
-            lock(&pod.record).ips = status.all_ips().iter().map(|ip| ip.to_string()).collect();
+            lock(&pod.record).netns = Some(netns);
             self.save_pod(pod)?;
         }
-
-        step("network");
-        spec::write_pod_files(&pod.dir, &config, primary_ip)?;
         if !is_node(ns.ipc) {
             mount_shm(&pod.dir.join("shm"))?;
         }
-
+        let net_sysctls = config
+            .linux
+            .as_ref()
+            .is_some_and(|l| l.sysctls.keys().any(|k| k.starts_with("net.")));
+        let primary_ip = if net_sysctls {
+            let ip = self.setup_network(pod, &config).await?;
+            step("network");
+            self.start_monitor_and_pause(pod, &config).await?;
+            ip
+        } else {
+            let (ip, pause) = tokio::join!(
+                async {
+                    let ip = self.setup_network(pod, &config).await;
+                    step("network");
+                    ip
+                },
+                self.start_monitor_and_pause(pod, &config)
+            );
+            pause?;
+            ip?
+        };
+        spec::write_pod_files(&pod.dir, &config, primary_ip)?;
         step("pod files");
+        lock(&pod.record).phase = SandboxPhase::Ready;
+        self.save_pod(pod)
+    }
+
+    /// Wires the pod's pinned netns (nothing for a host-network pod);
+    /// returns the pod's primary IP.
+    async fn setup_network(&self, pod: &Pod, config: &PodSandboxConfig) -> Result<Option<IpAddr>> {
+        let Some(netns) = pod.snapshot().netns else {
+            return Ok(None);
+        };
+        let meta = config.metadata.clone().unwrap_or_default();
+        let status = self
+            .network
+            .setup(&PodNetworkRequest {
+                id: pod.id.clone(),
+                name: meta.name,
+                namespace: meta.namespace,
+                uid: meta.uid,
+                netns,
+                port_mappings: port_mappings(config)?,
+            })
+            .await?;
+        lock(&pod.record).ips = status.all_ips().iter().map(|ip| ip.to_string()).collect();
+        Ok(status.primary_ip())
+    }
+
+    /// Spawns the pod's monitor (it places itself in the shared
+    /// `<cgroup_parent>/berth-monitors` leaf, so that whatever stops
+    /// berthd's cgroup does not take the pods with it) and has it start
+    /// the pause process.
+    async fn start_monitor_and_pause(
+        self: &Arc<Self>,
+        pod: &Arc<Pod>,
+        config: &PodSandboxConfig,
+    ) -> Result<()> {
+        let t = std::time::Instant::now();
+        let step =
+            |what: &str| tracing::debug!(pod = %pod.id, elapsed = ?t.elapsed(), "{what} done");
+        let leaf = format!(
+            "{}/berth-monitors",
+            self.cfg.cgroup_parent.trim_end_matches('/')
+        );
+        let cgroup_file = pod.run_dir.join(monitor::server::Config::CGROUP_FILE);
+        std::fs::write(&cgroup_file, &leaf).map_err(DaemonError::io("write", &cgroup_file))?;
         let client = monitor::spawn(&SpawnConfig {
             binary: self.cfg.monitor_binary(),
             pod_id: pod.id.clone(),
@@ -245,8 +295,10 @@ impl Daemon {
         .await?;
         let client = Arc::new(client);
         self.attach_monitor(pod, client.clone());
-        self.place_monitor(&pod.dir);
+        step("monitor spawn");
 
+        let ns = namespace_options(config);
+        let host_network = is_node(ns.network);
         let sysctls: BTreeMap<String, String> = config
             .linux
             .as_ref()
@@ -259,7 +311,7 @@ impl Daemon {
             .unwrap_or_default();
         let rec = pod.snapshot();
         let pause = PauseConfig {
-            hostname: pod_files::pod_hostname(&config, host_network)?,
+            hostname: pod_files::pod_hostname(config, host_network)?,
             netns: rec.netns.clone(),
             ipc_host: is_node(ns.ipc),
             uts_host: host_network,
@@ -271,39 +323,10 @@ impl Daemon {
             sysctls,
             cgroup_path: rec.pod_cgroup.clone(),
         };
-        step("monitor spawn");
         let pid = client.start_pause(&pause).await?;
         step("pause");
-        {
-            let mut r = lock(&pod.record);
-            r.pause_pid = Some(pid);
-            r.phase = SandboxPhase::Ready;
-        }
-        self.save_pod(pod)
-    }
-
-    /// Moves the pod's monitor out of berthd's cgroup into the shared
-    /// `<cgroup_parent>/berth-monitors` leaf, so that whatever stops
-    /// berthd's cgroup (a supervisor, an OOM kill) does not take the pods
-    /// with it. Done off the call's path: a move waits for an RCU grace
-    /// period.
-    fn place_monitor(&self, pod_dir: &Path) {
-        let leaf = format!(
-            "{}/berth-monitors",
-            self.cfg.cgroup_parent.trim_end_matches('/')
-        );
-        let pod_dir = pod_dir.to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            let pid = match monitor::records::read_pod(&pod_dir) {
-                Ok(Some(r)) => r.monitor_pid,
-                _ => return,
-            };
-            let moved = berth_runtime::cgroups::CgroupManager::new(Some(&leaf), "berth-monitors")
-                .and_then(|cg| cg.create().and_then(|()| cg.add_process(pid)));
-            if let Err(e) = moved {
-                tracing::warn!(pid, "move the pod monitor into {leaf}: {e}");
-            }
-        });
+        lock(&pod.record).pause_pid = Some(pid);
+        Ok(())
     }
 
     /// Undoes everything RunPodSandbox made, whatever it got to: the

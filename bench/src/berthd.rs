@@ -33,6 +33,9 @@ pub struct BerthdSettings<'a> {
     pub bridge: &'a str,
     pub subnet: &'a str,
     pub nft_table: &'a str,
+    /// Log at debug level to this file (kept) instead of at warn level
+    /// into `dir`.
+    pub debug_log: Option<&'a Path>,
 }
 
 /// A running berthd; stopped on drop.
@@ -67,7 +70,10 @@ impl Berthd {
         let state = state.to_path_buf();
         import_images(&root.join("images"), archives)?;
         let socket = state.join("berth.sock");
-        let log_path = dir.join("berthd.log");
+        let (log_path, log_level) = match settings.debug_log {
+            Some(path) => (path.to_path_buf(), "debug"),
+            None => (dir.join("berthd.log"), "warn"),
+        };
         let log = fs::File::create(&log_path).map_err(|source| BenchError::Io {
             op: "create",
             path: log_path.clone(),
@@ -85,7 +91,7 @@ impl Berthd {
             .arg(&state)
             .arg("--listen")
             .arg(&socket)
-            .args(["--log-level", "warn"])
+            .args(["--log-level", log_level])
             .args(["--cgroup-parent", settings.cgroup_parent])
             .args(["--network-bridge", settings.bridge])
             .args(["--network-subnet", settings.subnet])

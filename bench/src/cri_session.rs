@@ -88,6 +88,8 @@ pub struct CriPrograms<'a> {
     /// External endpoints; when given, no daemon is started.
     pub endpoints: &'a [String],
     pub berthd: &'a Path,
+    /// Where berthd logs at debug level, if not in the run's directory.
+    pub berthd_log: Option<&'a Path>,
     pub containerd: &'a Path,
     pub ctr: &'a Path,
     pub cni_bin_dir: &'a Path,
@@ -176,6 +178,7 @@ impl CriSession {
                 bridge: BERTHD_BRIDGE,
                 subnet: BERTHD_SUBNET,
                 nft_table: BERTHD_NFT_TABLE,
+                debug_log: programs.berthd_log,
             },
         );
         let endpoint = |socket: &Path| format!("unix://{}", socket.display());

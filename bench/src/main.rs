@@ -93,6 +93,10 @@ struct CriArgs {
     /// target/release/berthd).
     #[arg(long)]
     berthd: Option<PathBuf>,
+    /// Keep berthd's log here, at debug level (its step timings), instead
+    /// of a warn-level log in the run's temporary directory.
+    #[arg(long)]
+    berthd_log: Option<PathBuf>,
     /// The containerd binary.
     #[arg(long, default_value = "containerd")]
     containerd: PathBuf,
@@ -262,6 +266,7 @@ fn bench_cri(args: CriArgs) -> Result<String, BenchError> {
     let programs = CriPrograms {
         endpoints: &args.endpoint,
         berthd: &berthd,
+        berthd_log: args.berthd_log.as_deref(),
         containerd: &args.containerd,
         ctr: &args.ctr,
         cni_bin_dir: &args.cni_bin_dir,

@@ -111,9 +111,13 @@ async fn wait_exit(s: &mut AttachSession) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// The monitor's open fds, less the transient ones into `/proc` (it reads
+/// `/proc/self/smaps` when it releases its code pages, after each verb).
 fn fd_count(pid: i32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| !target.starts_with("/proc"))
         .count()
 }
 

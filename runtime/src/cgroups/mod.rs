@@ -17,11 +17,11 @@ mod files;
 mod freezer;
 mod memory;
 pub mod path;
+mod self_join;
 mod stats;
 mod teardown;
 #[cfg(test)]
 mod tests;
-mod self_join;
 mod v2_tree;
 
 use std::os::fd::OwnedFd;

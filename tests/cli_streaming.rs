@@ -165,21 +165,15 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// A pod with one running container from `config`; (pod id, container id).
-async fn pod_with(d: &mut Berthd, name: &str, config: cri::ContainerConfig) -> (String, String) {
-    let sandbox = pod_config(name);
-    let pod = d.run_pod(&sandbox).await;
-    let id = d.start_container(&pod, &sandbox, config).await;
-    (pod, id)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_passes_stdin_and_the_exit_code() {
     if need_root() {
         return;
     }
     let mut d = Berthd::start().await;
-    let (pod, id) = pod_with(&mut d, "cli-exec", sh_container("main", "sleep 3600")).await;
+    let (pod, id) = d
+        .pod_with("cli-exec", sh_container("main", "sleep 3600"))
+        .await;
 
     let o = run_with_input(&d, &["exec", "-i", &id, "--", "cat"], b"hello\nworld\n");
     assert!(o.status.success(), "{o:?}");
@@ -284,7 +278,9 @@ async fn exec_tty_runs_on_a_raw_terminal_and_follows_its_size() {
         return;
     }
     let mut d = Berthd::start().await;
-    let (_pod, id) = pod_with(&mut d, "cli-tty", sh_container("main", "sleep 3600")).await;
+    let (_pod, id) = d
+        .pod_with("cli-tty", sh_container("main", "sleep 3600"))
+        .await;
     let size = nix::pty::Winsize {
         ws_row: 30,
         ws_col: 100,
@@ -417,33 +413,14 @@ fn forwarded_port(out: &str, remote: u16) -> Option<u16> {
     })
 }
 
-/// berthd's open file descriptors.
-fn open_fds(d: &Berthd) -> usize {
-    std::fs::read_dir(format!("/proc/{}/fd", d.pid()))
-        .map(|r| r.count())
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn port_forward_reaches_httpd_in_the_pod() {
     if need_root() {
         return;
     }
     let mut d = Berthd::start().await;
-    let script = "mkdir -p /www && echo hello from the pod > /www/index.html && \
-                  exec httpd -f -p 127.0.0.1:8080 -h /www";
-    let (pod, id) = pod_with(&mut d, "cli-web", sh_container("web", script)).await;
-    let deadline = Instant::now() + PATIENCE;
-    while d
-        .sh(&id, "wget -q -O - http://127.0.0.1:8080/index.html")
-        .await
-        .0
-        != 0
-    {
-        assert!(Instant::now() < deadline, "httpd did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let before = open_fds(&d);
+    let (pod, _id) = d.web_pod("cli-web").await;
+    let before = d.open_fds();
 
     // 8081: nothing listens there.
     let mut cli = Cli::spawn(
@@ -486,11 +463,11 @@ async fn port_forward_reaches_httpd_in_the_pod() {
         "still listening"
     );
     let deadline = Instant::now() + PATIENCE;
-    while open_fds(&d) > before {
+    while d.open_fds() > before {
         assert!(
             Instant::now() < deadline,
             "berthd fds: {before} before, {} after",
-            open_fds(&d)
+            d.open_fds()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -141,14 +141,6 @@ async fn exec(
     (code.expect("exec"), out, err)
 }
 
-/// A pod with one running container from `config`; (pod id, container id).
-async fn pod_with(d: &mut Berthd, name: &str, config: cri::ContainerConfig) -> (String, String) {
-    let sandbox = pod_config(name);
-    let pod = d.run_pod(&sandbox).await;
-    let id = d.start_container(&pod, &sandbox, config).await;
-    (pod, id)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_streams_exit_codes_and_namespaces_over_spdy_and_websocket() {
     if need_root() {
@@ -178,7 +170,7 @@ async fn exec_streams_exit_codes_and_namespaces_over_spdy_and_websocket() {
         key: "GREETING".into(),
         value: "hello".into(),
     }];
-    let (_pod, id) = pod_with(&mut d, "exec", config).await;
+    let (_pod, id) = d.pod_with("exec", config).await;
 
     // v4.channel.k8s.io over WebSocket cannot close stdin (v5 added the
     // close frame): there the command reads one line instead of to EOF.
@@ -281,7 +273,7 @@ async fn exec_with_a_terminal_resizes_it() {
         return;
     }
     let mut d = Berthd::start().await;
-    let (_pod, id) = pod_with(&mut d, "tty", sh_container("main", "sleep 3600")).await;
+    let (_pod, id) = d.pod_with("tty", sh_container("main", "sleep 3600")).await;
     for options in [Options::spdy(), Options::websocket()] {
         let url = exec_url(&mut d, &id, &["sh"], true, true).await;
         let (io, ends) = streams(true, true, false);
@@ -446,33 +438,13 @@ async fn fetch(mut conn: ForwardedConn) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// berthd's open file descriptors.
-fn open_fds(d: &Berthd) -> usize {
-    std::fs::read_dir(format!("/proc/{}/fd", d.pid()))
-        .map(|r| r.count())
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn port_forward_reaches_a_server_in_the_pod() {
     if need_root() {
         return;
     }
     let mut d = Berthd::start().await;
-    let script = "mkdir -p /www && echo hello from the pod > /www/index.html && \
-                  exec httpd -f -p 127.0.0.1:8080 -h /www";
-    let (pod, id) = pod_with(&mut d, "web", sh_container("web", script)).await;
-    // Up once it answers on its loopback.
-    for _ in 0..250 {
-        if d.sh(&id, "wget -q -O - http://127.0.0.1:8080/index.html")
-            .await
-            .0
-            == 0
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (pod, _id) = d.web_pod("web").await;
     let url = |d: &mut Berthd, ports: Vec<i32>| {
         let mut rt = d.cri.runtime.clone();
         let pod = pod.clone();
@@ -487,7 +459,7 @@ async fn port_forward_reaches_a_server_in_the_pod() {
             .url
         }
     };
-    let before = open_fds(&d);
+    let before = d.open_fds();
 
     // SPDY: 50 connections at once on one upgrade.
     let session = PortForwardSession::connect(&url(&mut d, vec![]).await, &Options::spdy())
@@ -519,7 +491,7 @@ async fn port_forward_reaches_a_server_in_the_pod() {
 
     // Every connection closed: berthd holds no more descriptors than before.
     let settled = tokio::time::timeout(PATIENCE, async {
-        while open_fds(&d) > before {
+        while d.open_fds() > before {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
@@ -528,7 +500,7 @@ async fn port_forward_reaches_a_server_in_the_pod() {
         settled.is_ok(),
         "berthd fds: {} before, {} after",
         before,
-        open_fds(&d)
+        d.open_fds()
     );
 
     // PortForward on an unknown pod is NotFound.
@@ -551,7 +523,7 @@ async fn bad_streaming_requests_name_the_field() {
         return;
     }
     let mut d = Berthd::start().await;
-    let (_pod, id) = pod_with(&mut d, "bad", sh_container("main", "sleep 3600")).await;
+    let (_pod, id) = d.pod_with("bad", sh_container("main", "sleep 3600")).await;
     let rt = &mut d.cri.runtime.clone();
     let cases = [
         (

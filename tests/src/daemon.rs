@@ -223,6 +223,46 @@ impl Berthd {
         id
     }
 
+    /// A pod `name` with one running container from `config`:
+    /// (pod id, container id).
+    pub async fn pod_with(&mut self, name: &str, config: cri::ContainerConfig) -> (String, String) {
+        let sandbox = pod_config(name);
+        let pod = self.run_pod(&sandbox).await;
+        let id = self.start_container(&pod, &sandbox, config).await;
+        (pod, id)
+    }
+
+    /// A pod `name` whose busybox httpd serves `/index.html` ("hello from
+    /// the pod") on its loopback's port 8080, once it answers there:
+    /// (pod id, container id).
+    pub async fn web_pod(&mut self, name: &str) -> (String, String) {
+        let script = "mkdir -p /www && echo hello from the pod > /www/index.html && \
+                      exec httpd -f -p 127.0.0.1:8080 -h /www";
+        let (pod, id) = self.pod_with(name, sh_container("web", script)).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self
+            .sh(&id, "wget -q -O - http://127.0.0.1:8080/index.html")
+            .await
+            .0
+            != 0
+        {
+            assert!(
+                Instant::now() < deadline,
+                "httpd did not come up\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        (pod, id)
+    }
+
+    /// berthd's open file descriptors.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|r| r.count())
+            .unwrap_or(0)
+    }
+
     /// ContainerStatus; panics on error.
     pub async fn status(&mut self, id: &str) -> cri::ContainerStatus {
         self.cri

@@ -574,3 +574,48 @@ async fn bad_streaming_requests_name_the_field() {
     }
     d.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exec_outlives_a_killed_berthd_and_streaming_works_after_restart() {
+    if need_root() {
+        return;
+    }
+    let mut d = Berthd::start().await;
+    let (_pod, id) = d
+        .pod_with("survive", sh_container("main", "sleep 3600"))
+        .await;
+    // An exec that runs on: it marks itself, then sleeps.
+    let url = exec_url(
+        &mut d,
+        &id,
+        &["sh", "-c", "echo up; exec sleep 1234"],
+        false,
+        false,
+    )
+    .await;
+    let (io, ends) = streams(false, false, true);
+    let session = tokio::spawn(async move { client::exec(&url, &Options::spdy(), io).await });
+    let mut stdout = ends.stdout.unwrap();
+    let mut seen = String::new();
+    read_until(&mut stdout, &mut seen, "up\n").await;
+
+    d.restart().await;
+    // The client's session ended with berthd; the process did not.
+    let ended = tokio::time::timeout(PATIENCE, session)
+        .await
+        .expect("session ended");
+    assert!(
+        ended.unwrap().is_err(),
+        "the session cannot finish without berthd"
+    );
+    let (code, out, _) = exec(
+        &mut d,
+        &id,
+        &Options::websocket(),
+        &["sh", "-c", "ps -o args | grep -c '^sleep 1234'"],
+        None,
+    )
+    .await;
+    assert_eq!((code, out.trim()), (0, "1"), "the exec'd sleep still runs");
+    d.shutdown().await;
+}

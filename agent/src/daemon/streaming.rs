@@ -16,12 +16,8 @@ use tokio::sync::mpsc;
 use super::records::{ContainerPhase, SandboxPhase};
 use super::store::{Container, Pod};
 use super::{Daemon, DaemonError, Result};
-use crate::monitor::stream_client::{
-    self, AttachRequest, ExecStreamRequest, PipeReader, PipeWriter,
-};
-use crate::streaming::server::{
-    Backend, BackendError, BoxRead, BoxWrite, BoxedConn, StreamIo, TerminalSize,
-};
+use crate::monitor::stream_client::{self, AttachRequest, ExecStreamRequest, SessionPipes};
+use crate::streaming::server::{Backend, BackendError, BoxedConn, StreamIo, TerminalSize};
 
 /// How long a port-forward waits for the pod's port to accept.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -161,32 +157,22 @@ async fn exec(
     let mut session = stream_client::exec_stream(&pod.run_dir, &req)
         .await
         .map_err(failed("exec"))?;
-    let StreamIo {
-        stdin,
-        stdout,
-        stderr,
-        resize,
-        ..
-    } = io;
+    let mut io = io;
+    let resize = io.resize.take();
     let (input, outputs, resizes) = match session.pty.take() {
         Some(pty) => {
             let resizer = pty.resizer();
             let (r, w) = tokio::io::split(pty);
             (
-                stdin.map(|i| pump(i, w).boxed()),
-                vec![stdout.map(|o| pump(r, o).boxed())],
+                io.stdin.take().map(|i| pump(i, w).boxed()),
+                vec![io.stdout.take().map(|o| pump(r, o).boxed())],
                 Some(apply_resizes(resize, move |s| {
                     resizer.resize(s.width, s.height)
                 })),
             )
         }
         None => {
-            let process = (
-                session.stdin.take(),
-                session.stdout.take(),
-                session.stderr.take(),
-            );
-            let (input, outputs) = pipes((stdin, stdout, stderr), process);
+            let (input, outputs) = pipes(&mut io, session.take_pipes());
             (input, outputs, None)
         }
     };
@@ -225,20 +211,10 @@ async fn attach(pod: &Pod, c: &Container, io: StreamIo) -> std::result::Result<(
     let mut session = stream_client::attach(&pod.run_dir, &req)
         .await
         .map_err(failed("attach"))?;
-    let StreamIo {
-        stdin,
-        stdout,
-        stderr,
-        resize,
-        ..
-    } = io;
-    let has_outputs = stdout.is_some() || stderr.is_some();
-    let process = (
-        session.stdin.take(),
-        session.stdout.take(),
-        session.stderr.take(),
-    );
-    let (input, outputs) = pipes((stdin, stdout, stderr), process);
+    let mut io = io;
+    let resize = io.resize.take();
+    let has_outputs = io.stdout.is_some() || io.stderr.is_some();
+    let (input, outputs) = pipes(&mut io, session.take_pipes());
     let outputs = futures_util::future::join_all(outputs.into_iter().flatten());
     // Outputs end (EOF) when the container exits or the monitor drops this
     // client, or with a write error when the client leaves; an attach with
@@ -259,24 +235,29 @@ async fn attach(pod: &Pod, c: &Container, io: StreamIo) -> std::result::Result<(
     Ok(())
 }
 
-/// The client's (stdin, stdout, stderr).
-type ClientStreams = (Option<BoxRead>, Option<BoxWrite>, Option<BoxWrite>);
-/// The process's (stdin, stdout, stderr) pipes.
-type ProcessPipes = (Option<PipeWriter>, Option<PipeReader>, Option<PipeReader>);
-
 /// The copies between the client's streams and the process's pipes, for
 /// the streams both sides have: the input's, and the outputs'.
 fn pipes(
-    (stdin, stdout, stderr): ClientStreams,
-    (to_process, from_stdout, from_stderr): ProcessPipes,
+    io: &mut StreamIo,
+    (to_process, from_stdout, from_stderr): SessionPipes,
 ) -> (
     Option<BoxFuture<'static, ()>>,
     Vec<Option<BoxFuture<'static, ()>>>,
 ) {
-    let input = stdin.zip(to_process).map(|(i, w)| pump(i, w).boxed());
+    let input = io
+        .stdin
+        .take()
+        .zip(to_process)
+        .map(|(i, w)| pump(i, w).boxed());
     let outputs = vec![
-        stdout.zip(from_stdout).map(|(o, r)| pump(r, o).boxed()),
-        stderr.zip(from_stderr).map(|(o, r)| pump(r, o).boxed()),
+        io.stdout
+            .take()
+            .zip(from_stdout)
+            .map(|(o, r)| pump(r, o).boxed()),
+        io.stderr
+            .take()
+            .zip(from_stderr)
+            .map(|(o, r)| pump(r, o).boxed()),
     ];
     (input, outputs)
 }

@@ -36,6 +36,9 @@ const MAX_FDS: usize = 8;
 /// The longest line accepted from the monitor.
 const MAX_LINE: usize = 1 << 20;
 
+/// A session's (stdin, stdout, stderr) pipes, each present when asked for.
+pub type SessionPipes = (Option<PipeWriter>, Option<PipeReader>, Option<PipeReader>);
+
 /// A streaming exec: the process's stdio and, later, its exit code.
 #[derive(Debug)]
 pub struct ExecSession {
@@ -54,6 +57,11 @@ pub struct ExecSession {
 }
 
 impl ExecSession {
+    /// Takes the pipes (none with a pty).
+    pub fn take_pipes(&mut self) -> SessionPipes {
+        (self.stdin.take(), self.stdout.take(), self.stderr.take())
+    }
+
     /// Waits until the monitor has reaped the process; its exit code (128 +
     /// signal when killed by a signal). Cancel-safe; again after it returned,
     /// the same code.
@@ -121,6 +129,11 @@ pub struct AttachSession {
 }
 
 impl AttachSession {
+    /// Takes the pipes.
+    pub fn take_pipes(&mut self) -> SessionPipes {
+        (self.stdin.take(), self.stdout.take(), self.stderr.take())
+    }
+
     /// Sets the container's terminal size; an error for a container without one.
     pub fn resize(&self, cols: u16, rows: u16) -> Result<()> {
         match &self.resize_fd {

@@ -8,12 +8,9 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use berth_runtime::{
-    container::{self as runtime, ExecOptions},
-    StateRoot,
-};
+use berth_runtime::StateRoot;
 
-use super::{exec_spec::exec_process, sys};
+use super::{exec_spec, sys};
 use crate::monitor::{
     error::{MonitorError, Result},
     protocol::{ExecStreamRequest, SessionFd},
@@ -47,7 +44,6 @@ pub fn start(root: &StateRoot, r: &ExecStreamRequest) -> Result<Started> {
             reason: "exec_stream needs a command".into(),
         });
     }
-    let process = exec_process(root, &r.id, &r.args, r.env.as_deref(), r.tty)?;
     let null = sys::dev_null()?;
     let mut child: [Option<OwnedFd>; 3] = [None, None, None];
     let (mut fds, mut names) = (Vec::new(), Vec::new());
@@ -73,17 +69,8 @@ pub fn start(root: &StateRoot, r: &ExecStreamRequest) -> Result<Started> {
         }
     }
     let raw = |i: usize| child[i].as_ref().unwrap_or(&null).as_raw_fd();
-    let execed = runtime::exec(
-        root,
-        &r.id,
-        &ExecOptions {
-            process,
-            pid_file: None,
-            console_socket: None,
-            preserve_fds: 0,
-            stdio: Some([raw(0), raw(1), raw(2)]),
-        },
-    )?;
+    let stdio = [raw(0), raw(1), raw(2)];
+    let execed = exec_spec::spawn(root, &r.id, &r.args, r.env.as_deref(), r.tty, stdio)?;
     if r.tty {
         let Some(master) = execed.pty_master else {
             sys::kill_hard(execed.pid); // reaped by the loop as an unknown child

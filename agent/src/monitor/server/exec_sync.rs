@@ -7,13 +7,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use berth_runtime::{
-    container::{self as runtime, ExecOptions},
-    StateRoot,
-};
+use berth_runtime::StateRoot;
 
 use super::{
-    exec_spec::exec_process,
+    exec_spec,
     sys::{self, ReadOutcome},
 };
 use crate::monitor::{
@@ -47,21 +44,11 @@ pub struct ExecJob {
 
 /// Starts `r.args` in container `r.id` with the container's process as template.
 pub fn start(root: &StateRoot, r: &ExecSyncRequest, conn: u64, req: u64) -> Result<ExecJob> {
-    let process = exec_process(root, &r.id, &r.args, r.env.as_deref(), false)?;
     let null = sys::dev_null()?;
     let (out_r, out_w) = sys::pipe()?;
     let (err_r, err_w) = sys::pipe()?;
-    let execed = runtime::exec(
-        root,
-        &r.id,
-        &ExecOptions {
-            process,
-            pid_file: None,
-            console_socket: None,
-            preserve_fds: 0,
-            stdio: Some([null.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()]),
-        },
-    )?;
+    let stdio = [null.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()];
+    let execed = exec_spec::spawn(root, &r.id, &r.args, r.env.as_deref(), false, stdio)?;
     drop((null, out_w, err_w));
     sys::set_nonblocking(&out_r)?;
     sys::set_nonblocking(&err_r)?;

@@ -21,6 +21,22 @@ pub struct Target {
     pub pod_ip: String,
 }
 
+impl Target {
+    /// Container `container_id` of a pod with IP `pod_ip` (127.0.0.1 when
+    /// empty).
+    pub fn new(container_id: String, pod_ip: &str) -> Self {
+        let pod_ip = if pod_ip.is_empty() {
+            "127.0.0.1"
+        } else {
+            pod_ip
+        };
+        Self {
+            container_id,
+            pod_ip: pod_ip.into(),
+        }
+    }
+}
+
 /// The outcome of one handler run: success, and a message on failure.
 pub type Outcome = Result<(), String>;
 

@@ -6,14 +6,11 @@
 //! next sync, which applies the restart policy as usual.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 use berth_proto::v1 as cri;
 
 use crate::manifest::labels::{CONTAINER_NAME, POD_UID};
 use crate::manifest::restart::termination_reason;
-use crate::manifest::RuntimeValues;
 
 use super::actions::Target;
 use super::manager::STATIC_POD_LABEL;
@@ -44,17 +41,7 @@ impl Worker {
     }
 
     async fn instance(&mut self, c: &cri::Container) -> Option<Instance> {
-        let st = self
-            .cri
-            .runtime
-            .container_status(cri::ContainerStatusRequest {
-                container_id: c.id.clone(),
-                verbose: false,
-            })
-            .await
-            .ok()?
-            .into_inner()
-            .status?;
+        let st = self.container_status(&c.id).await?;
         let exited =
             (st.state == cri::ContainerState::ContainerExited as i32).then(|| Terminated {
                 exit_code: st.exit_code,
@@ -68,18 +55,14 @@ impl Worker {
                 finished_at: st.finished_at,
                 container_id: c.id.clone(),
             });
-        Some(Instance {
-            id: c.id.clone(),
-            attempt: c.metadata.as_ref().map(|m| m.attempt).unwrap_or(0),
-            log_path: st.log_path,
-            started_at: st.started_at,
+        Some(Instance::new(
+            c.id.clone(),
+            c.metadata.as_ref().map(|m| m.attempt).unwrap_or(0),
+            st.log_path,
+            st.started_at,
             exited,
-            liveness: None,
-            readiness: None,
-            startup: None,
-            post_started: Arc::new(AtomicBool::new(true)),
-            tasks: Vec::new(),
-        })
+            true,
+        ))
     }
 
     /// Adopts what a previous berthd left for this pod, if anything.
@@ -90,13 +73,7 @@ impl Worker {
             .position(|s| s.state == cri::PodSandboxState::SandboxReady as i32)
             .map(|i| found.remove(i));
         for old in found {
-            let _ = self
-                .cri
-                .runtime
-                .remove_pod_sandbox(cri::RemovePodSandboxRequest {
-                    pod_sandbox_id: old.id,
-                })
-                .await;
+            self.remove_sandbox(old.id).await;
         }
         let Some(sb) = ready else {
             return;
@@ -105,51 +82,17 @@ impl Worker {
         if let Err(e) = super::volumes::setup_all(&self.plan.pod_dir, &self.plan.volumes) {
             self.event("Warning", "FailedMount", e.to_string(), None);
         }
-        let net = self
-            .cri
-            .runtime
-            .pod_sandbox_status(cri::PodSandboxStatusRequest {
-                pod_sandbox_id: sb.id.clone(),
-                verbose: false,
-            })
-            .await
-            .ok()
-            .and_then(|r| r.into_inner().status)
-            .and_then(|s| s.network);
-        let mut pod_ips: Vec<String> = net
-            .map(|n| {
-                std::iter::once(n.ip)
-                    .chain(n.additional_ips.into_iter().map(|i| i.ip))
-                    .filter(|ip| !ip.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if pod_ips.is_empty() {
-            pod_ips = self.env.host_ips.clone();
-        }
-        let ip = pod_ips.first().cloned().unwrap_or_default();
+        let pod_ips = self.pod_ips(&sb.id).await;
+        let sandbox = Sandbox::new(
+            sb.id.clone(),
+            pod_ips,
+            self.env.host_ips.clone(),
+            sb.created_at,
+        );
+        let ip = sandbox.ip.clone();
         self.sandbox_attempt = sb.metadata.as_ref().map(|m| m.attempt).unwrap_or(0);
-        self.sandbox = Some(Sandbox {
-            id: sb.id.clone(),
-            ip: ip.clone(),
-            rt: RuntimeValues {
-                pod_ips,
-                host_ips: self.env.host_ips.clone(),
-            },
-            started: sb.created_at,
-        });
-        let listed = self
-            .cri
-            .runtime
-            .list_containers(cri::ListContainersRequest {
-                filter: Some(cri::ContainerFilter {
-                    pod_sandbox_id: sb.id.clone(),
-                    ..Default::default()
-                }),
-            })
-            .await
-            .map(|r| r.into_inner().containers)
-            .unwrap_or_default();
+        self.sandbox = Some(sandbox);
+        let listed = self.containers_of(&sb.id).await.unwrap_or_default();
         let mut by_name: HashMap<String, Vec<cri::Container>> = HashMap::new();
         for c in listed {
             if let Some(name) = c.labels.get(CONTAINER_NAME) {
@@ -167,13 +110,7 @@ impl Worker {
                 continue;
             };
             for stale in list {
-                let _ = self
-                    .cri
-                    .runtime
-                    .remove_container(cri::RemoveContainerRequest {
-                        container_id: stale.id,
-                    })
-                    .await;
+                self.remove_container(stale.id).await;
             }
             let Some(mut cur) = self.instance(&newest).await else {
                 continue;
@@ -183,14 +120,7 @@ impl Worker {
                 None => None,
             };
             if cur.running() {
-                let target = Target {
-                    container_id: cur.id.clone(),
-                    pod_ip: if ip.is_empty() {
-                        "127.0.0.1".into()
-                    } else {
-                        ip.clone()
-                    },
-                };
+                let target = Target::new(cur.id.clone(), &ip);
                 self.spawn_probes(i, &mut cur, &target);
             } else {
                 // The next sync records the exit and applies the policy.

@@ -18,7 +18,9 @@ pub struct ImageError {
 /// The registry of images that only exist locally.
 const LOCAL_REGISTRY: &str = "berth.local/";
 
-async fn present(cri: &mut CriClient, image: &str) -> bool {
+/// The local `image` (ImageStatus); None when it is not there or the call
+/// fails.
+pub async fn status(cri: &mut CriClient, image: &str) -> Option<cri::Image> {
     cri.images
         .image_status(cri::ImageStatusRequest {
             image: Some(cri::ImageSpec {
@@ -30,7 +32,10 @@ async fn present(cri: &mut CriClient, image: &str) -> bool {
         .await
         .ok()
         .and_then(|r| r.into_inner().image)
-        .is_some()
+}
+
+async fn present(cri: &mut CriClient, image: &str) -> bool {
+    status(cri, image).await.is_some()
 }
 
 async fn pull(cri: &mut CriClient, image: &str) -> Result<(), String> {

@@ -7,6 +7,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// How many events a pod's status keeps.
@@ -227,8 +228,8 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), StatusErro
     std::fs::rename(&tmp, path).map_err(io("rename"))
 }
 
-/// Reads a pod status file.
-pub fn read(path: &Path) -> Result<PodStatus, StatusError> {
+/// Reads a JSON file written by [`write_json`].
+fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, StatusError> {
     let text = std::fs::read(path).map_err(|source| StatusError::Io {
         op: "read",
         path: path.to_path_buf(),
@@ -238,6 +239,11 @@ pub fn read(path: &Path) -> Result<PodStatus, StatusError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// Reads a pod status file.
+pub fn read(path: &Path) -> Result<PodStatus, StatusError> {
+    read_json(path)
 }
 
 /// Every pod status in `dir` (files that do not parse are skipped: one
@@ -282,15 +288,7 @@ pub struct FileError {
 
 /// Reads the manager file.
 pub fn read_manager(path: &Path) -> Result<ManagerInfo, StatusError> {
-    let text = std::fs::read(path).map_err(|source| StatusError::Io {
-        op: "read",
-        path: path.to_path_buf(),
-        source,
-    })?;
-    serde_json::from_slice(&text).map_err(|source| StatusError::Json {
-        path: path.to_path_buf(),
-        source,
-    })
+    read_json(path)
 }
 
 /// The manager file in the kubelet's status `dir`.

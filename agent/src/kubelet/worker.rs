@@ -64,6 +64,18 @@ pub(crate) struct Sandbox {
     pub started: i64,
 }
 
+impl Sandbox {
+    /// Sandbox `id` with the pod's IPs (the first is the pod IP).
+    pub fn new(id: String, pod_ips: Vec<String>, host_ips: Vec<String>, started: i64) -> Self {
+        Self {
+            id,
+            ip: pod_ips.first().cloned().unwrap_or_default(),
+            rt: RuntimeValues { pod_ips, host_ips },
+            started,
+        }
+    }
+}
+
 /// One created container of the pod.
 #[derive(Debug)]
 pub(crate) struct Instance {
@@ -81,6 +93,30 @@ pub(crate) struct Instance {
 }
 
 impl Instance {
+    /// An instance without probes; `post_started` when postStart is done
+    /// (or there is nothing left to wait for).
+    pub fn new(
+        id: String,
+        attempt: u32,
+        log_path: String,
+        started_at: i64,
+        exited: Option<Terminated>,
+        post_started: bool,
+    ) -> Self {
+        Self {
+            id,
+            attempt,
+            log_path,
+            started_at,
+            exited,
+            liveness: None,
+            readiness: None,
+            startup: None,
+            post_started: Arc::new(AtomicBool::new(post_started)),
+            tasks: Vec::new(),
+        }
+    }
+
     pub fn running(&self) -> bool {
         self.exited.is_none()
     }
@@ -416,38 +452,15 @@ impl Worker {
                 )
             }
         };
-        let net = self
-            .cri
-            .runtime
-            .pod_sandbox_status(cri::PodSandboxStatusRequest {
-                pod_sandbox_id: id.clone(),
-                verbose: false,
-            })
-            .await
-            .ok()
-            .and_then(|r| r.into_inner().status)
-            .and_then(|s| s.network);
-        let mut pod_ips: Vec<String> = Vec::new();
-        if let Some(n) = net {
-            if !n.ip.is_empty() {
-                pod_ips.push(n.ip);
-            }
-            pod_ips.extend(n.additional_ips.into_iter().map(|i| i.ip));
-        }
-        if pod_ips.is_empty() {
-            // A host-network pod: the node's addresses.
-            pod_ips = self.env.host_ips.clone();
-        }
-        let ip = pod_ips.first().cloned().unwrap_or_default();
-        self.sandbox = Some(Sandbox {
-            id: id.clone(),
-            ip: ip.clone(),
-            rt: RuntimeValues {
-                pod_ips,
-                host_ips: self.env.host_ips.clone(),
-            },
-            started: nanos(self.now()),
-        });
+        let pod_ips = self.pod_ips(&id).await;
+        let sb = Sandbox::new(
+            id.clone(),
+            pod_ips,
+            self.env.host_ips.clone(),
+            nanos(self.now()),
+        );
+        let ip = sb.ip.clone();
+        self.sandbox = Some(sb);
         self.sandbox_failures = 0;
         self.retry_sandbox_at = None;
         if let Err(e) = self.write_hosts_file(&ip) {
@@ -460,6 +473,83 @@ impl Worker {
             None,
         );
         true
+    }
+
+    /// The IPs of sandbox `id` (PodSandboxStatus); the node's for a
+    /// host-network pod.
+    pub(crate) async fn pod_ips(&mut self, id: &str) -> Vec<String> {
+        let net = self
+            .cri
+            .runtime
+            .pod_sandbox_status(cri::PodSandboxStatusRequest {
+                pod_sandbox_id: id.into(),
+                verbose: false,
+            })
+            .await
+            .ok()
+            .and_then(|r| r.into_inner().status)
+            .and_then(|s| s.network);
+        let pod_ips: Vec<String> = net
+            .map(|n| {
+                std::iter::once(n.ip)
+                    .chain(n.additional_ips.into_iter().map(|i| i.ip))
+                    .filter(|ip| !ip.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if pod_ips.is_empty() {
+            // A host-network pod: the node's addresses.
+            return self.env.host_ips.clone();
+        }
+        pod_ips
+    }
+
+    /// RemovePodSandbox, errors ignored.
+    pub(crate) async fn remove_sandbox(&mut self, id: String) {
+        let _ = self
+            .cri
+            .runtime
+            .remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: id })
+            .await;
+    }
+
+    /// RemoveContainer, errors ignored.
+    pub(crate) async fn remove_container(&mut self, id: String) {
+        let _ = self
+            .cri
+            .runtime
+            .remove_container(cri::RemoveContainerRequest { container_id: id })
+            .await;
+    }
+
+    /// The containers of sandbox `id`.
+    pub(crate) async fn containers_of(
+        &mut self,
+        id: &str,
+    ) -> Result<Vec<cri::Container>, tonic::Status> {
+        self.cri
+            .runtime
+            .list_containers(cri::ListContainersRequest {
+                filter: Some(cri::ContainerFilter {
+                    pod_sandbox_id: id.into(),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .map(|r| r.into_inner().containers)
+    }
+
+    /// ContainerStatus of container `id`; None when the call fails.
+    pub(crate) async fn container_status(&mut self, id: &str) -> Option<cri::ContainerStatus> {
+        self.cri
+            .runtime
+            .container_status(cri::ContainerStatusRequest {
+                container_id: id.into(),
+                verbose: false,
+            })
+            .await
+            .ok()
+            .and_then(|r| r.into_inner().status)
     }
 
     /// The hosts file with `hostAliases` and the FQDN, when the pod has
@@ -536,13 +626,7 @@ impl Worker {
             c.completed = false;
             c.stay = false;
         }
-        let _ = self
-            .cri
-            .runtime
-            .remove_pod_sandbox(cri::RemovePodSandboxRequest {
-                pod_sandbox_id: sb.id,
-            })
-            .await;
+        self.remove_sandbox(sb.id).await;
         self.sandbox = None;
         self.sandbox_attempt += 1;
         false
@@ -561,25 +645,13 @@ impl Worker {
 
     /// Notices containers that exited since the last pass.
     async fn refresh_containers(&mut self) {
-        let Some(sb) = &self.sandbox else {
+        let Some(sb_id) = self.sandbox.as_ref().map(|s| s.id.clone()) else {
             return;
         };
-        let listed = self
-            .cri
-            .runtime
-            .list_containers(cri::ListContainersRequest {
-                filter: Some(cri::ContainerFilter {
-                    pod_sandbox_id: sb.id.clone(),
-                    ..Default::default()
-                }),
-            })
-            .await;
-        let Ok(listed) = listed else {
+        let Ok(listed) = self.containers_of(&sb_id).await else {
             return;
         };
         let running: HashSet<String> = listed
-            .into_inner()
-            .containers
             .into_iter()
             .filter(|c| c.state != cri::ContainerState::ContainerExited as i32)
             .map(|c| c.id)
@@ -599,16 +671,7 @@ impl Worker {
     /// Records the end of container `i`'s instance `id` and decides what
     /// follows.
     async fn on_exit(&mut self, i: usize, id: &str) {
-        let st = self
-            .cri
-            .runtime
-            .container_status(cri::ContainerStatusRequest {
-                container_id: id.into(),
-                verbose: false,
-            })
-            .await
-            .ok()
-            .and_then(|r| r.into_inner().status);
+        let st = self.container_status(id).await;
         let now = self.now();
         let c = &mut self.ctrs[i];
         let Some(cur) = c.current.as_mut() else {
@@ -774,63 +837,23 @@ impl Worker {
             })
             .await
         {
-            let _ = self
-                .cri
-                .runtime
-                .remove_container(cri::RemoveContainerRequest {
-                    container_id: id.clone(),
-                })
-                .await;
+            self.remove_container(id.clone()).await;
             self.start_failed(i, "RunContainerError", e.message().to_string(), now);
             return;
         }
-        let st = self
-            .cri
-            .runtime
-            .container_status(cri::ContainerStatusRequest {
-                container_id: id.clone(),
-                verbose: false,
-            })
-            .await
-            .ok()
-            .and_then(|r| r.into_inner().status)
-            .unwrap_or_default();
+        let st = self.container_status(&id).await.unwrap_or_default();
         let started_at = if st.started_at > 0 {
             st.started_at
         } else {
             nanos(now)
         };
-        let target = Target {
-            container_id: id.clone(),
-            pod_ip: if sb.ip.is_empty() {
-                "127.0.0.1".into()
-            } else {
-                sb.ip.clone()
-            },
-        };
-        let mut inst = Instance {
-            id: id.clone(),
-            attempt,
-            log_path: st.log_path,
-            started_at,
-            exited: None,
-            liveness: None,
-            readiness: None,
-            startup: None,
-            post_started: Arc::new(AtomicBool::new(false)),
-            tasks: Vec::new(),
-        };
+        let target = Target::new(id.clone(), &sb.ip);
+        let mut inst = Instance::new(id.clone(), attempt, st.log_path, started_at, None, false);
         self.spawn_probes(i, &mut inst, &target);
-        let c = &mut self.ctrs[i];
-        if let Some(old) = c.previous.take() {
-            let _ = self
-                .cri
-                .runtime
-                .remove_container(cri::RemoveContainerRequest {
-                    container_id: old.id,
-                })
-                .await;
+        if let Some(old) = self.ctrs[i].previous.take() {
+            self.remove_container(old.id).await;
         }
+        let c = &mut self.ctrs[i];
         c.previous = c.current.take();
         if c.starts > 0 {
             c.restart_count += 1;
@@ -890,19 +913,8 @@ impl Worker {
             .map(|u| u.value);
         let uid = match uid {
             Some(u) => Some(u),
-            None => self
-                .cri
-                .images
-                .image_status(cri::ImageStatusRequest {
-                    image: Some(cri::ImageSpec {
-                        image: image.into(),
-                        ..Default::default()
-                    }),
-                    verbose: false,
-                })
+            None => images::status(&mut self.cri, image)
                 .await
-                .ok()
-                .and_then(|r| r.into_inner().image)
                 .map(|i| i.uid.map(|u| u.value).unwrap_or(0)),
         };
         match uid {

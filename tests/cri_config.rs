@@ -84,24 +84,10 @@ fn value<'a>(lines: &'a [String], key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {key}= in {lines:#?}"))
 }
 
-/// Runs `sh -c script` in a running container: exit code, stdout, stderr.
+/// [`Berthd::sh`] with stdout and stderr trimmed.
 async fn exec(d: &mut Berthd, id: &str, script: &str) -> (i32, String, String) {
-    let r = d
-        .cri
-        .runtime
-        .exec_sync(cri::ExecSyncRequest {
-            container_id: id.into(),
-            cmd: vec!["sh".into(), "-c".into(), script.into()],
-            timeout: 10,
-        })
-        .await
-        .unwrap_or_else(|e| panic!("ExecSync {script:?}: {e}\n{}", d.log()))
-        .into_inner();
-    (
-        r.exit_code,
-        String::from_utf8_lossy(&r.stdout).trim().to_string(),
-        String::from_utf8_lossy(&r.stderr).trim().to_string(),
-    )
+    let (code, out, err) = d.sh(id, script).await;
+    (code, out.trim().to_string(), err.trim().to_string())
 }
 
 /// `exec` that must succeed; returns stdout.
@@ -985,20 +971,7 @@ async fn pod_hostname_dns_hosts_and_sysctls() {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     let pod = d.run_pod(&sandbox).await;
-    let ip = d
-        .cri
-        .runtime
-        .pod_sandbox_status(cri::PodSandboxStatusRequest {
-            pod_sandbox_id: pod.clone(),
-            verbose: false,
-        })
-        .await
-        .expect("PodSandboxStatus")
-        .into_inner()
-        .status
-        .and_then(|s| s.network)
-        .expect("network")
-        .ip;
+    let ip = d.pod_status(&pod).await.network.expect("network").ip;
     let script = "echo hostname=$(hostname); echo etc_hostname=$(cat /etc/hostname); \
          echo port_start=$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start); \
          echo rmid=$(cat /proc/sys/kernel/shm_rmid_forced); \
@@ -1318,17 +1291,7 @@ async fn stats_report_cpu_memory_and_pod_network() {
         .and_then(|c| c.usage_core_nano_seconds.as_ref())
         .is_some_and(|v| v.value > 0));
 
-    let ps = d
-        .cri
-        .runtime
-        .pod_sandbox_stats(cri::PodSandboxStatsRequest {
-            pod_sandbox_id: pod.clone(),
-        })
-        .await
-        .expect("PodSandboxStats")
-        .into_inner()
-        .stats
-        .expect("pod stats");
+    let ps = d.pod_stats(&pod).await;
     let linux = ps.linux.expect("linux");
     assert!(linux
         .cpu
@@ -1356,13 +1319,7 @@ async fn container_events_are_exact_and_in_order() {
         return;
     }
     let mut d = Berthd::start().await;
-    let mut events = d
-        .cri
-        .runtime
-        .get_container_events(cri::GetEventsRequest {})
-        .await
-        .expect("GetContainerEvents")
-        .into_inner();
+    let mut events = d.events().await;
     let sandbox = pod_config("events");
     let pod = d.run_pod(&sandbox).await;
     let short = d
@@ -1370,14 +1327,7 @@ async fn container_events_are_exact_and_in_order() {
         .await;
     d.wait_exited(&short).await;
     let long = d.start_container(&pod, &sandbox, sleeper("long")).await;
-    d.cri
-        .runtime
-        .stop_container(cri::StopContainerRequest {
-            container_id: long.clone(),
-            timeout: 5,
-        })
-        .await
-        .expect("StopContainer");
+    d.stop_container(&long, 5).await;
     for id in [&short, &long] {
         d.cri
             .runtime

@@ -51,27 +51,9 @@ async fn pod_lifecycle_with_exit_codes_logs_and_exec() {
     let c2 = d
         .start_container(&pod, &sandbox, sh_container("web", "exec sleep 1000"))
         .await;
-    let r = d
-        .cri
-        .runtime
-        .exec_sync(cri::ExecSyncRequest {
-            container_id: c2.clone(),
-            cmd: vec![
-                "sh".into(),
-                "-c".into(),
-                "ip -4 addr show eth0; exit 7".into(),
-            ],
-            timeout: 10,
-        })
-        .await
-        .expect("ExecSync")
-        .into_inner();
-    assert_eq!(r.exit_code, 7);
-    assert!(
-        String::from_utf8_lossy(&r.stdout).contains(&ip),
-        "{:?}",
-        String::from_utf8_lossy(&r.stdout)
-    );
+    let (code, out, _) = d.sh(&c2, "ip -4 addr show eth0; exit 7").await;
+    assert_eq!(code, 7);
+    assert!(out.contains(&ip), "{out:?}");
 
     // ListContainers with filters.
     let all = d
@@ -109,14 +91,7 @@ async fn pod_lifecycle_with_exit_codes_logs_and_exec() {
     );
 
     // StopContainer: sleep ignores nothing, SIGTERM ends it (exit 143).
-    d.cri
-        .runtime
-        .stop_container(cri::StopContainerRequest {
-            container_id: c2.clone(),
-            timeout: 10,
-        })
-        .await
-        .expect("StopContainer");
+    d.stop_container(&c2, 10).await;
     let s = d.status(&c2).await;
     assert_eq!(s.state, cri::ContainerState::ContainerExited as i32);
     assert_eq!(s.exit_code, 143);
@@ -161,13 +136,7 @@ async fn sigterm_ends_berthd_even_with_an_open_event_stream() {
         return;
     }
     let mut d = Berthd::start().await;
-    let mut events = d
-        .cri
-        .runtime
-        .get_container_events(cri::GetEventsRequest {})
-        .await
-        .expect("GetContainerEvents")
-        .into_inner();
+    let mut events = d.events().await;
     let sandbox = pod_config("term");
     let pod = d.run_pod(&sandbox).await;
     let first = events.message().await.expect("event").expect("an event");

@@ -115,17 +115,7 @@ async fn pods_reach_each_other_the_host_and_host_ports() {
     assert!(c_ip != a_ip && c_ip != b_ip, "{c_ip} reused");
     assert_eq!(fetch(&format!("127.0.0.1:{host_port}")), "hello from a\n");
 
-    let stats = d
-        .cri
-        .runtime
-        .pod_sandbox_stats(cri::PodSandboxStatsRequest {
-            pod_sandbox_id: a.clone(),
-        })
-        .await
-        .expect("PodSandboxStats")
-        .into_inner()
-        .stats
-        .expect("stats");
+    let stats = d.pod_stats(&a).await;
     let net = stats.linux.expect("linux").network.expect("network");
     let iface = net.default_interface.expect("iface");
     assert!(iface.rx_bytes.expect("rx").value > 0 && iface.tx_bytes.expect("tx").value > 0);

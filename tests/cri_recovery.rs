@@ -118,14 +118,7 @@ async fn a_kill_during_run_pod_sandbox_leaves_nothing_behind() {
     }
     d.restart().await;
     // Whatever finished is a pod; whatever did not is gone.
-    let pods = d
-        .cri
-        .runtime
-        .list_pod_sandbox(cri::ListPodSandboxRequest::default())
-        .await
-        .expect("list")
-        .into_inner()
-        .items;
+    let pods = d.pods().await;
     for p in &pods {
         assert_eq!(p.state, cri::PodSandboxState::SandboxReady as i32, "{p:?}");
     }

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use berth_proto::v1 as cri;
 use berth_tests::{binary, need_root};
 use support::{manifest, Kubelet, WAIT};
 
@@ -26,17 +25,6 @@ fn text(o: &std::process::Output) -> (String, String) {
         String::from_utf8_lossy(&o.stdout).into_owned(),
         String::from_utf8_lossy(&o.stderr).into_owned(),
     )
-}
-
-async fn sandboxes(k: &mut Kubelet) -> Vec<cri::PodSandbox> {
-    k.d()
-        .cri
-        .runtime
-        .list_pod_sandbox(cri::ListPodSandboxRequest::default())
-        .await
-        .expect("list")
-        .into_inner()
-        .items
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -78,7 +66,7 @@ async fn invalid_manifest_is_rejected_before_anything_is_created() {
         error.contains("spec.containers[0].livenessProbe.httpGet.port: no port named \"web\""),
         "{error}"
     );
-    assert!(sandboxes(&mut k).await.is_empty());
+    assert!(k.d().pods().await.is_empty());
     k.shutdown().await;
 }
 
@@ -130,7 +118,7 @@ async fn detached_job_then_pods_describe_logs_stop_rm() {
     let o = k.berth(&["stop", "sum-job"]);
     assert!(o.status.success(), "{:?}", text(&o));
     assert!(k.status("sum-job").is_none());
-    assert!(sandboxes(&mut k).await.is_empty());
+    assert!(k.d().pods().await.is_empty());
     let (pods, _) = text(&k.berth(&["pods"]));
     assert!(
         pods.lines()
@@ -210,11 +198,9 @@ async fn ctrl_c_stops_a_foreground_run() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn logs_follow_ends_with_the_container() {
-    if need_root() {
+    let Some(k) = Kubelet::with("logs-follow.yaml").await else {
         return;
-    }
-    let k = Kubelet::start().await;
-    k.apply("logs-follow.yaml");
+    };
     k.wait_for("follow", "running", |s| support::running(s, "talk"))
         .await;
     let o = k.berth(&["logs", "-f", "follow"]);

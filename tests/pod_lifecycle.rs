@@ -9,15 +9,13 @@ mod support;
 
 use berth_agent::kubelet::status::State;
 use berth_tests::need_root;
-use support::{manifest, running, terminated, Kubelet};
+use support::{running, terminated, Kubelet};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn init_containers_run_in_order_before_the_app() {
-    if need_root() {
+    let Some(mut k) = Kubelet::with("init-order.yaml").await else {
         return;
-    }
-    let mut k = Kubelet::start().await;
-    k.apply("init-order.yaml");
+    };
     let s = k
         .wait_for("init-order", "Ready", |s| s.ready() && running(s, "app"))
         .await;
@@ -41,11 +39,9 @@ async fn init_containers_run_in_order_before_the_app() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn empty_dir_is_shared_between_containers() {
-    if need_root() {
+    let Some(mut k) = Kubelet::with("emptydir-shared.yaml").await else {
         return;
-    }
-    let mut k = Kubelet::start().await;
-    k.apply("emptydir-shared.yaml");
+    };
     k.wait_for("emptydir-shared", "Ready", |s| s.ready()).await;
     let (code, out) = k
         .sh(
@@ -61,11 +57,9 @@ async fn empty_dir_is_shared_between_containers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn restart_policy_never_keeps_the_failure() {
-    if need_root() {
+    let Some(k) = Kubelet::with("restart-never.yaml").await else {
         return;
-    }
-    let k = Kubelet::start().await;
-    k.apply("restart-never.yaml");
+    };
     let s = k
         .wait_for("restart-never", "Failed", |s| s.phase == "Failed")
         .await;
@@ -83,11 +77,9 @@ async fn restart_policy_never_keeps_the_failure() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn restart_policy_on_failure_restarts_until_success() {
-    if need_root() {
+    let Some(k) = Kubelet::with("restart-onfailure.yaml").await else {
         return;
-    }
-    let k = Kubelet::start().await;
-    k.apply("restart-onfailure.yaml");
+    };
     let s = k
         .wait_for("restart-onfailure", "Succeeded", |s| s.phase == "Succeeded")
         .await;
@@ -106,11 +98,9 @@ async fn restart_policy_on_failure_restarts_until_success() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn restart_policy_always_backs_off() {
-    if need_root() {
+    let Some(k) = Kubelet::with("restart-always.yaml").await else {
         return;
-    }
-    let k = Kubelet::start().await;
-    k.apply("restart-always.yaml");
+    };
     // The first restart is immediate; after the second exit the container
     // waits in CrashLoopBackOff (10 s).
     let s = k
@@ -141,12 +131,11 @@ async fn a_changed_spec_restarts_the_pod_from_it() {
         return;
     }
     let mut k = Kubelet::start().await;
-    let text = std::fs::read_to_string(manifest("spec-update.yaml")).expect("manifest");
-    k.apply_text("spec-update.yaml", &text.replace("VERSION\"", "1\""));
+    k.apply_with("spec-update.yaml", "VERSION\"", "1\"");
     let old = k.wait_for("spec-update", "Ready", |s| s.ready()).await;
     let (_, out) = k.sh("spec-update", "app", "echo $VERSION").await;
     assert_eq!(out, "1\n");
-    k.apply_text("spec-update.yaml", &text.replace("VERSION\"", "2\""));
+    k.apply_with("spec-update.yaml", "VERSION\"", "2\"");
     let new = k
         .wait_for("spec-update", "re-created", |s| {
             s.uid != old.uid && s.ready()
@@ -161,11 +150,9 @@ async fn a_changed_spec_restarts_the_pod_from_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sidecar_init_container_keeps_running() {
-    if need_root() {
+    let Some(k) = Kubelet::with("sidecar-init.yaml").await else {
         return;
-    }
-    let k = Kubelet::start().await;
-    k.apply("sidecar-init.yaml");
+    };
     let s = k.wait_for("sidecar-init", "Ready", |s| s.ready()).await;
     assert!(running(&s, "proxy"), "the sidecar runs next to the app");
     assert_eq!(terminated(&s, "check"), Some(0));
@@ -176,11 +163,9 @@ async fn sidecar_init_container_keeps_running() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn active_deadline_fails_the_pod() {
-    if need_root() {
+    let Some(k) = Kubelet::with("active-deadline.yaml").await else {
         return;
-    }
-    let k = Kubelet::start().await;
-    k.apply("active-deadline.yaml");
+    };
     let s = k
         .wait_for("deadline", "Failed", |s| s.phase == "Failed")
         .await;
@@ -207,15 +192,7 @@ async fn a_pod_back_while_stopping_starts_after_the_old_one() {
             s.ready() && s.sandbox_id != old.sandbox_id
         })
         .await;
-    let sandboxes = k
-        .d()
-        .cri
-        .runtime
-        .list_pod_sandbox(berth_proto::v1::ListPodSandboxRequest::default())
-        .await
-        .expect("list")
-        .into_inner()
-        .items;
+    let sandboxes = k.d().pods().await;
     let ids: Vec<_> = sandboxes.iter().map(|s| s.id.clone()).collect();
     assert_eq!(ids, new.sandbox_id.into_iter().collect::<Vec<_>>());
     k.shutdown().await;

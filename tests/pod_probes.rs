@@ -17,11 +17,9 @@ fn probe<'a>(s: &'a PodStatus, c: &str, kind: &str) -> Option<&'a ProbeView> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exec_readiness_flips_the_ready_condition() {
-    if need_root() {
+    let Some(mut k) = Kubelet::with("probe-exec-readiness.yaml").await else {
         return;
-    }
-    let mut k = Kubelet::start().await;
-    k.apply("probe-exec-readiness.yaml");
+    };
     k.wait_for("probe-exec", "Ready", |s| s.ready()).await;
     k.sh("probe-exec", "app", "rm /tmp/ready").await;
     let s = k.wait_for("probe-exec", "not Ready", |s| !s.ready()).await;
@@ -38,11 +36,9 @@ async fn exec_readiness_flips_the_ready_condition() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn http_liveness_failure_restarts_with_back_off() {
-    if need_root() {
+    let Some(k) = Kubelet::with("probe-http-liveness.yaml").await else {
         return;
-    }
-    let k = Kubelet::start().await;
-    k.apply("probe-http-liveness.yaml");
+    };
     let s = k
         .wait_for("probe-http", "ready once", |s| {
             probe(s, "web", "readiness").is_some_and(|p| p.successes > 0)
@@ -93,11 +89,9 @@ async fn http_liveness_failure_restarts_with_back_off() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tcp_and_grpc_probes_pass_and_fail() {
-    if need_root() {
+    let Some(k) = Kubelet::with("probe-tcp-grpc.yaml").await else {
         return;
-    }
-    let k = Kubelet::start().await;
-    k.apply("probe-tcp-grpc.yaml");
+    };
     let s = k
         .wait_for("probe-tcp", "probed", |s| {
             probe(s, "tcp", "readiness").is_some_and(|p| p.failures >= 2)
@@ -120,11 +114,9 @@ async fn tcp_and_grpc_probes_pass_and_fail() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn startup_probe_gates_liveness_and_readiness() {
-    if need_root() {
+    let Some(k) = Kubelet::with("probe-startup.yaml").await else {
         return;
-    }
-    let k = Kubelet::start().await;
-    k.apply("probe-startup.yaml");
+    };
     let s = k
         .wait_for("probe-startup", "Ready", |s| {
             // Until the startup probe passes, the others must not have run.
@@ -199,10 +191,7 @@ async fn https_probe_skips_certificate_checks() {
     let port = 40000 + (std::process::id() % 20000) as u16;
     let _server = tls_server(dir.path(), port);
     let k = Kubelet::start().await;
-    let text = std::fs::read_to_string(support::manifest("probe-https.yaml"))
-        .expect("manifest")
-        .replace("HTTPS_PORT", &port.to_string());
-    k.apply_text("probe-https.yaml", &text);
+    k.apply_with("probe-https.yaml", "HTTPS_PORT", &port.to_string());
     let s = k.wait_for("probe-https", "Ready", |s| s.ready()).await;
     let p = probe(&s, "app", "readiness").expect("probe");
     assert_eq!(p.result, "Success", "{p:?}");

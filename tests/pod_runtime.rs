@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 
 use berth_agent::kubelet::status::State;
 use berth_tests::need_root;
-use support::{manifest, Kubelet};
+use support::Kubelet;
 
 fn fetch(addr: &str) -> String {
     let mut s = std::net::TcpStream::connect(addr).expect("connect");
@@ -29,10 +29,7 @@ async fn host_port_is_reachable() {
     }
     let k = Kubelet::start().await;
     let port = 30000 + (std::process::id() % 20000) as u16;
-    let text = std::fs::read_to_string(manifest("hostport.yaml"))
-        .expect("manifest")
-        .replace("HOST_PORT", &port.to_string());
-    k.apply_text("hostport.yaml", &text);
+    k.apply_with("hostport.yaml", "HOST_PORT", &port.to_string());
     k.wait_for("hostport", "Ready", |s| s.ready()).await;
     let body = fetch(&format!("127.0.0.1:{port}"));
     assert!(body.ends_with("hello-hostport\n"), "{body}");
@@ -46,10 +43,11 @@ async fn hooks_run_and_the_stop_is_graceful() {
     }
     let mut k = Kubelet::start().await;
     let host = tempfile::tempdir().expect("host dir");
-    let text = std::fs::read_to_string(manifest("prestop-grace.yaml"))
-        .expect("manifest")
-        .replace("HOST_DIR", host.path().to_str().expect("utf-8"));
-    k.apply_text("prestop-grace.yaml", &text);
+    k.apply_with(
+        "prestop-grace.yaml",
+        "HOST_DIR",
+        host.path().to_str().expect("utf-8"),
+    );
     k.wait_for("prestop", "Ready", |s| s.ready()).await;
     let (code, out) = k.sh("prestop", "app", "cat /tmp/post-start").await;
     assert_eq!((code, out.as_str()), (0, "started\n"));
@@ -59,26 +57,16 @@ async fn hooks_run_and_the_stop_is_graceful() {
         log, "pre-stop\nterm\n",
         "preStop ran before the stop signal"
     );
-    let left = k
-        .d()
-        .cri
-        .runtime
-        .list_pod_sandbox(berth_proto::v1::ListPodSandboxRequest::default())
-        .await
-        .expect("list")
-        .into_inner()
-        .items;
+    let left = k.d().pods().await;
     assert!(left.is_empty(), "the sandbox was removed: {left:?}");
     k.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn memory_limit_oom_kills() {
-    if need_root() {
+    let Some(k) = Kubelet::with("oom.yaml").await else {
         return;
-    }
-    let k = Kubelet::start().await;
-    k.apply("oom.yaml");
+    };
     let s = k.wait_for("oom", "Failed", |s| s.phase == "Failed").await;
     let c = s.container("hog").expect("hog");
     let State::Terminated(t) = &c.state else {
@@ -91,11 +79,9 @@ async fn memory_limit_oom_kills() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restarted_berthd_adopts_its_pods() {
-    if need_root() {
+    let Some(mut k) = Kubelet::with("probe-exec-readiness.yaml").await else {
         return;
-    }
-    let mut k = Kubelet::start().await;
-    k.apply("probe-exec-readiness.yaml");
+    };
     let before = k.wait_for("probe-exec", "Ready", |s| s.ready()).await;
     k.d().restart().await;
     let after = k
@@ -114,11 +100,9 @@ async fn a_restarted_berthd_adopts_its_pods() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dead_sandbox_is_re_created() {
-    if need_root() {
+    let Some(mut k) = Kubelet::with("emptydir-shared.yaml").await else {
         return;
-    }
-    let mut k = Kubelet::start().await;
-    k.apply("emptydir-shared.yaml");
+    };
     let before = k.wait_for("emptydir-shared", "Ready", |s| s.ready()).await;
     let id = before.sandbox_id.clone().expect("sandbox");
     k.d()

@@ -12,8 +12,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use berth_agent::kubelet::status::{self, PodStatus, State};
-use berth_tests::binary;
 use berth_tests::daemon::Berthd;
+use berth_tests::{binary, need_root};
 
 /// How long a pod may take to get somewhere in these tests.
 pub const WAIT: Duration = Duration::from_secs(60);
@@ -54,6 +54,17 @@ impl Kubelet {
         k
     }
 
+    /// A kubelet with `tests/manifests/<name>` handed to it; `None` (the
+    /// test is skipped) when not root.
+    pub async fn with(name: &str) -> Option<Kubelet> {
+        if need_root() {
+            return None;
+        }
+        let k = Kubelet::start().await;
+        k.apply(name);
+        Some(k)
+    }
+
     pub fn d(&mut self) -> &mut Berthd {
         self.d.as_mut().expect("berthd")
     }
@@ -66,6 +77,13 @@ impl Kubelet {
     pub fn apply(&self, name: &str) -> PathBuf {
         let text = std::fs::read_to_string(manifest(name)).expect("manifest");
         self.apply_text(name, &text)
+    }
+
+    /// Hands `tests/manifests/<name>` to the kubelet with `placeholder`
+    /// replaced by `value`; its path there.
+    pub fn apply_with(&self, name: &str, placeholder: &str, value: &str) -> PathBuf {
+        let text = std::fs::read_to_string(manifest(name)).expect("manifest");
+        self.apply_text(name, &text.replace(placeholder, value))
     }
 
     /// Writes `text` as the manifest `file` (atomically).

@@ -10,7 +10,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use berth_tests::need_root;
-use support::{manifest, Kubelet};
+use support::Kubelet;
 
 fn mounts_below(dir: &std::path::Path) -> Vec<String> {
     std::fs::read_to_string("/proc/self/mountinfo")
@@ -29,10 +29,11 @@ async fn every_volume_type_is_set_up_and_removed() {
     let mut k = Kubelet::start().await;
     let host = tempfile::tempdir().expect("host dir");
     let host_dir = host.path().join("made/by/kubelet");
-    let text = std::fs::read_to_string(manifest("volumes-all.yaml"))
-        .expect("manifest")
-        .replace("HOST_DIR", host_dir.to_str().expect("utf-8"));
-    k.apply_text("volumes-all.yaml", &text);
+    k.apply_with(
+        "volumes-all.yaml",
+        "HOST_DIR",
+        host_dir.to_str().expect("utf-8"),
+    );
     k.wait_for("volumes", "Ready", |s| s.ready()).await;
     let check = [
         ("cat /etc/conf/greeting.txt", "one"),
@@ -79,15 +80,14 @@ async fn config_map_update_is_seen_inside_the_container() {
         return;
     }
     let mut k = Kubelet::start().await;
-    let text = std::fs::read_to_string(manifest("configmap-update.yaml")).expect("manifest");
-    k.apply_text("configmap-update.yaml", &text.replace("GREETING", "one"));
+    k.apply_with("configmap-update.yaml", "GREETING", "one");
     let s = k.wait_for("configmap-update", "Ready", |s| s.ready()).await;
     let id = s.container("app").and_then(|c| c.container_id.clone());
     let (_, out) = k
         .sh("configmap-update", "app", "cat /etc/live/greeting")
         .await;
     assert_eq!(out, "one");
-    k.apply_text("configmap-update.yaml", &text.replace("GREETING", "two"));
+    k.apply_with("configmap-update.yaml", "GREETING", "two");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (_, out) = k

@@ -293,6 +293,53 @@ impl Berthd {
             .expect("status")
     }
 
+    /// ListPodSandbox (no filter): every pod; panics on error.
+    pub async fn pods(&mut self) -> Vec<cri::PodSandbox> {
+        self.cri
+            .runtime
+            .list_pod_sandbox(cri::ListPodSandboxRequest::default())
+            .await
+            .expect("ListPodSandbox")
+            .into_inner()
+            .items
+    }
+
+    /// PodSandboxStats; panics on error.
+    pub async fn pod_stats(&mut self, id: &str) -> cri::PodSandboxStats {
+        self.cri
+            .runtime
+            .pod_sandbox_stats(cri::PodSandboxStatsRequest {
+                pod_sandbox_id: id.into(),
+            })
+            .await
+            .expect("PodSandboxStats")
+            .into_inner()
+            .stats
+            .expect("pod stats")
+    }
+
+    /// GetContainerEvents: the open event stream; panics on error.
+    pub async fn events(&mut self) -> tonic::Streaming<cri::ContainerEventResponse> {
+        self.cri
+            .runtime
+            .get_container_events(cri::GetEventsRequest {})
+            .await
+            .expect("GetContainerEvents")
+            .into_inner()
+    }
+
+    /// StopContainer with `timeout` seconds of grace; panics on error.
+    pub async fn stop_container(&mut self, id: &str, timeout: i64) {
+        self.cri
+            .runtime
+            .stop_container(cri::StopContainerRequest {
+                container_id: id.into(),
+                timeout,
+            })
+            .await
+            .expect("StopContainer");
+    }
+
     /// Waits (up to 20 s) until the container has exited; its status.
     pub async fn wait_exited(&mut self, id: &str) -> cri::ContainerStatus {
         for _ in 0..1000 {
@@ -316,7 +363,7 @@ impl Berthd {
                 timeout: 10,
             })
             .await
-            .expect("ExecSync")
+            .unwrap_or_else(|e| panic!("ExecSync {script:?}: {e}\n{}", self.log()))
             .into_inner();
         (
             r.exit_code,

@@ -584,14 +584,26 @@ mod tests {
 
     #[test]
     fn run_parallel_stops_at_the_first_error() {
+        use std::sync::atomic::{AtomicBool, Ordering};
         let seen = std::sync::atomic::AtomicUsize::new(0);
+        let failing = AtomicBool::new(false);
         let res = run_parallel(100, 3, |i| {
-            seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            seen.fetch_add(1, Ordering::Relaxed);
             if i == 5 {
-                Err(ImageError::NotFound("x".into()))
-            } else {
-                Ok(())
+                failing.store(true, Ordering::Relaxed);
+                return Err(ImageError::NotFound("x".into()));
             }
+            // Later items wait for the failure, then take a moment each:
+            // the failing worker must not be outrun by the others (with
+            // instant items, two workers could take all 100 first).
+            if i > 5 {
+                let give_up = std::time::Instant::now() + std::time::Duration::from_secs(5);
+                while !failing.load(Ordering::Relaxed) && std::time::Instant::now() < give_up {
+                    std::thread::yield_now();
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            Ok(())
         });
         assert!(res.is_err());
         assert!(seen.load(std::sync::atomic::Ordering::Relaxed) < 100);
